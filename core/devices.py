@@ -1,0 +1,48 @@
+"""Device choice and mixed precision, in one place so every variant gets the same rules."""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    """"auto" takes cuda, then mps, then cpu; any other name is used as given, with a clear
+    error when that device is not available here."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU; "
+                         f"use --device cpu or --device auto")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {name!r} was asked for, but MPS is not available; use --device auto")
+    return device
+
+
+def autocast_dtype(device: torch.device) -> torch.dtype | None:
+    """bfloat16 on a CUDA GPU that supports it; None (stay in float32) everywhere else.
+
+    bfloat16 needs no loss scaling, so the training loop stays the same on every device;
+    float16 would need a GradScaler, which GAN losses with several optimisers make fragile.
+    """
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return None
+
+
+def autocast(device: torch.device):
+    dtype = autocast_dtype(device)
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def uses_channels_last(device: torch.device) -> bool:
+    # channels_last speeds up convolutions on CUDA tensor cores; on CPU it only adds copies.
+    return device.type == "cuda"

@@ -1,0 +1,147 @@
+"""The Hugging Face Hub: download a weights folder, publish a run.
+
+Only the real huggingface_hub functions are used (``hf_hub_download``, ``create_repo``,
+``upload_folder``), so the Hub endpoint is whatever ``HF_ENDPOINT`` says; the tests point it
+at a small server on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from core import __version__
+from core.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, read_config
+
+# Hub dataset ids of the dataset names that --data accepts, for model-card metadata.
+HUB_DATASETS = {
+    "mnist": "ylecun/mnist",
+    "fashion-mnist": "zalando-datasets/fashion_mnist",
+    "cifar10": "uoft-cs/cifar10",
+    "cifar100": "uoft-cs/cifar100",
+    "svhn": "ufldl-stanford/svhn",
+}
+
+
+def hub_reachable() -> bool:
+    from huggingface_hub import constants
+
+    return not constants.is_offline_mode()
+
+
+def download_weights(repo_id: str, revision: str | None = None) -> tuple[Path, str]:
+    """Download config.json and model.safetensors of one commit; return the local snapshot
+    folder and the commit hash. Cached files are used without a download."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub import errors
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    try:
+        config_path = Path(hf_hub_download(repo_id, CONFIG_FILE, revision=revision))
+        # The snapshot folder is named after the commit: take the weights from that same
+        # commit, even if the branch moves between the two downloads.
+        commit = config_path.parent.name
+        weights_path = Path(hf_hub_download(repo_id, WEIGHTS_FILE, revision=commit))
+    except errors.RevisionNotFoundError:
+        raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id}; check the branch, "
+                           f"tag or commit hash after '@'") from None
+    except errors.RepositoryNotFoundError:
+        raise WeightsError(f"Hub repo {repo_id} not found. Check its name; if it is private or gated, "
+                           f"log in with `hf auth login` or set HF_TOKEN.") from None
+    except errors.LocalEntryNotFoundError:
+        raise WeightsError(f"cannot download {where}: the Hub cannot be reached (offline, or "
+                           f"HF_HUB_OFFLINE=1) and no copy is cached. Connect once to cache it, or "
+                           f"pass --weights a local folder.") from None
+    except errors.EntryNotFoundError:
+        raise WeightsError(f"Hub repo {where} has no {CONFIG_FILE} and {WEIGHTS_FILE}: it is not a "
+                           f"ganzoo model. Publish one with `ganzoo push`.") from None
+    except (errors.HfHubHTTPError, OSError) as error:
+        raise WeightsError(f"downloading {where} failed: {error}") from None
+    if weights_path.parent != config_path.parent:  # a cache laid out otherwise: copy together
+        folder = Path(tempfile.mkdtemp(prefix="ganzoo-weights-"))
+        shutil.copy(config_path, folder / CONFIG_FILE)
+        shutil.copy(weights_path, folder / WEIGHTS_FILE)
+        return folder, commit
+    return config_path.parent, commit
+
+
+# --------------------------------------------------------------------------- publishing
+
+
+def model_card(run: Path, info: dict, repo_id: str) -> str:
+    """README.md for the Hub: YAML metadata, then how to use and how it was trained."""
+    from huggingface_hub import ModelCardData
+
+    from core.plugins import get_variant
+
+    variant_class = get_variant(info["variant"])
+    run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}
+    sources = run_info.get("sources", {})
+    steps = _trained_steps(run)
+    datasets = sorted({HUB_DATASETS[key] for src in sources.values()
+                       for key in HUB_DATASETS if key in Path(str(src)).name.lower()})
+    data = ModelCardData(
+        library_name="ganzoo",
+        tags=["ganzoo", "gan", info["variant"], *variant_class.tags],
+        datasets=datasets or None,
+        pipeline_tag="unconditional-image-generation",
+        ganzoo_variant=info["variant"],
+        ganzoo_version=__version__,
+        training_steps=steps,
+        **variant_class(variant_class.config_from_dict(info["config"])).card_metadata(),
+    )
+    settings = run_info.get("settings", {})
+    lines = [
+        "---", data.to_yaml(), "---", "",
+        f"# {variant_class.title}: {repo_id}", "",
+        f"A {variant_class.title} trained with [ganzoo](https://github.com/) "
+        f"({variant_class.paper}).", "",
+        "## Use", "",
+        "```bash",
+        f"ganzoo sample {info['variant']} --weights {repo_id} -n 64 --seed 1 -o grid.png",
+        "```", "",
+        "## Training", "",
+        f"- steps: {steps if steps is not None else 'unknown'}",
+        *[f"- data ({role}): `{src}`" for role, src in sources.items()],
+        *[f"- {key}: {value}" for key, value in settings.items() if value is not None],
+        "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",
+    ]
+    if (run / "samples.png").exists():
+        lines += ["## Samples", "", "![samples](samples.png)", ""]
+    return "\n".join(lines)
+
+
+def _trained_steps(run: Path) -> int | None:
+    metrics = run / "metrics.jsonl"
+    if not metrics.exists():
+        return None
+    last = [line for line in metrics.read_text().splitlines() if line.strip()]
+    return json.loads(last[-1]).get("step") if last else None
+
+
+def push(run: str | Path, repo_id: str, branch: str | None = None, private: bool = False,
+         token: str | None = None, commit_message: str | None = None) -> str:
+    """Publish a run's inference weights, config, model card and sample grid; returns the
+    commit hash."""
+    from huggingface_hub import HfApi
+
+    run = Path(run)
+    info = read_config(run)
+    if not (run / WEIGHTS_FILE).exists():
+        raise WeightsError(f"{run} has no {WEIGHTS_FILE} to publish; train first (`ganzoo train`)")
+    api = HfApi(token=token)
+    api.create_repo(repo_id, exist_ok=True, private=private)
+    if branch:
+        api.create_branch(repo_id, branch=branch, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="ganzoo-push-") as staging:
+        staging = Path(staging)
+        for name in (WEIGHTS_FILE, CONFIG_FILE, "samples.png"):
+            if (run / name).exists():
+                shutil.copy(run / name, staging / name)
+        (staging / "README.md").write_text(model_card(run, info, repo_id))
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=staging, revision=branch,
+            commit_message=commit_message or f"ganzoo {info['variant']}: upload weights")
+    return commit.oid

@@ -1,0 +1,102 @@
+"""Networks that several variants share.
+
+DCGAN's all-convolutional pair (Radford et al. 2016) serves DCGAN, WGAN-GP, WGAN, LSGAN and
+the conditional GAN; each takes the pieces it needs (a critic without batch norm, extra
+input channels for a label map) through arguments, not copies.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def dcgan_base_size(image_size: int) -> int:
+    """The side the generator starts from: halve ``image_size`` while it stays even and
+    above 7, so 28 -> 7, 32 -> 4, 64 -> 4."""
+    if image_size < 4:
+        raise ValueError(f"image_size must be at least 4, not {image_size}")
+    size = image_size
+    while size % 2 == 0 and size > 7:
+        size //= 2
+    if size > 7:
+        raise ValueError(f"image_size {image_size} is not 4-7 times a power of two (28, 32, 64 ...)")
+    return size
+
+
+def dcgan_init(module: nn.Module) -> None:
+    """Radford et al.: weights from N(0, 0.02); batch-norm scales from N(1, 0.02)."""
+    if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+        nn.init.normal_(module.weight, 0.0, 0.02)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, (nn.BatchNorm2d, nn.BatchNorm1d)):
+        nn.init.normal_(module.weight, 1.0, 0.02)
+        nn.init.zeros_(module.bias)
+
+
+class DCGANGenerator(nn.Module):
+    """z (N, latent_dim) -> image (N, channels, size, size) in [-1, 1].
+
+    A transposed convolution grows z to the base size, then each stride-2 transposed
+    convolution doubles the side while halving the width; batch norm and ReLU between,
+    tanh at the end.
+    """
+
+    def __init__(self, latent_dim: int, image_size: int, channels: int, width: int = 64):
+        super().__init__()
+        base = dcgan_base_size(image_size)
+        doublings = (image_size // base).bit_length() - 1
+        widths = [width * 2 ** i for i in reversed(range(doublings))]  # e.g. [256, 128, 64]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False),
+            nn.BatchNorm2d(widths[0]),
+            nn.ReLU(True),
+        ]
+        for w_in, w_out in zip(widths, widths[1:]):
+            layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.latent_dim = latent_dim
+        self.apply(dcgan_init)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.size(0), -1, 1, 1))
+
+
+class DCGANDiscriminator(nn.Module):
+    """image -> one raw score per image (a logit, or a critic value for Wasserstein losses).
+
+    Stride-2 convolutions halve the side down to the base size, LeakyReLU(0.2) between; a
+    last convolution as large as the base size gives the score. ``norm`` is "batch"
+    (DCGAN), "layer" or None (WGAN-GP's critic: batch norm would break the per-sample
+    gradient penalty). ``extra_channels`` are concatenated to the image (a label map).
+    ``score_bias=False`` for Wasserstein critics: a constant cancels out of E[D(x)] - E[D(G(z))]
+    and its bias would never train.
+    """
+
+    def __init__(self, image_size: int, channels: int, width: int = 64, norm: str | None = "batch",
+                 extra_channels: int = 0, score_bias: bool = True):
+        super().__init__()
+        base = dcgan_base_size(image_size)
+        halvings = (image_size // base).bit_length() - 1
+        layers: list[nn.Module] = []
+        w_in, w_out, side = channels + extra_channels, width, image_size
+        for i in range(halvings):
+            side //= 2
+            layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None or i == 0))
+            if i > 0 and norm == "batch":
+                layers.append(nn.BatchNorm2d(w_out))
+            elif i > 0 and norm == "layer":
+                layers.append(nn.GroupNorm(1, w_out))  # LayerNorm over (C, H, W)
+            layers.append(nn.LeakyReLU(0.2, True))
+            w_in, w_out = w_out, w_out * 2
+        self.features = nn.Sequential(*layers)
+        self.score = nn.Conv2d(w_in, 1, base, 1, 0, bias=score_bias)
+        self.feature_width = w_in
+        self.apply(dcgan_init)
+
+    def forward(self, image: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        if extra is not None:
+            image = torch.cat([image, extra], dim=1)
+        return self.score(self.features(image)).view(-1)

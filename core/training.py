@@ -1,0 +1,334 @@
+"""The one training loop. Variants supply networks, optimisers and ``train_step``; this file
+supplies everything around them: data streams, device and precision, progress, sample grids,
+the metrics log, checkpoints, Ctrl-C and resuming.
+
+A run folder holds:
+    run.json              variant, config, settings and data sources (what --resume reads)
+    config.json, model.safetensors   the inference weights of the last checkpoint
+    checkpoints/last.pt   full training state: weights, optimisers, step, RNG, data position
+    samples/step_*.png    sample grids
+    metrics.jsonl         one line of losses and figures per step
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import random
+import signal
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from core import __version__
+from core.data import BatchStream
+from core.devices import autocast, pick_device, uses_channels_last
+from core.files import atomic_write_bytes, atomic_write_text
+from core.images import to_pil_list
+from core.variant import Generated, Variant
+from core.weights import save_weights
+
+CHECKPOINT = "checkpoints/last.pt"
+CHECKPOINT_FORMAT = 1
+
+
+class TrainingError(RuntimeError):
+    pass
+
+
+@dataclass
+class TrainSettings:
+    steps: int | None = None  # generator steps; None with epochs=None means 1000
+    epochs: float | None = None  # passes over the "data" role; stops at whichever comes first
+    batch_size: int = 64
+    seed: int = 0
+    device: str = "auto"
+    sample_every: int = 500
+    checkpoint_every: int = 500
+
+    def total_steps(self, images_per_epoch: int) -> int:
+        if self.steps is None and self.epochs is None:
+            return 1000
+        by_epochs = math.inf if self.epochs is None else math.ceil(self.epochs * images_per_epoch / self.batch_size)
+        return int(min(self.steps if self.steps is not None else math.inf, by_epochs))
+
+
+class TrainContext:
+    """What ``Variant.train_step`` works with."""
+
+    def __init__(self, variant: Variant, nets: dict, optimizers: dict, device: torch.device,
+                 streams: dict[str, BatchStream], state: dict):
+        self.variant = variant
+        self.config = variant.config
+        self.nets = nets
+        self.optimizers = optimizers
+        self.device = device
+        self.streams = streams
+        self.state = state  # the variant's own checkpointed state
+        self.step = 0
+
+    def next_batch(self, role: str = "data") -> dict[str, torch.Tensor]:
+        return self.streams[role].next()
+
+    def autocast(self):
+        """bfloat16 autocast on CUDA, a no-op elsewhere: wrap forward passes in it."""
+        return autocast(self.device)
+
+
+# --------------------------------------------------------------------------- run folder
+
+
+def write_run_info(out: Path, variant: Variant, settings: TrainSettings, sources: dict[str, str]) -> None:
+    info = {
+        "variant": variant.name,
+        "ganzoo_version": __version__,
+        "config": variant.config_dict(),
+        "settings": dataclasses.asdict(settings),
+        "sources": sources,
+    }
+    atomic_write_text(out / "run.json", json.dumps(info, indent=2))
+
+
+def read_run_info(out: Path) -> dict:
+    path = out / "run.json"
+    if not path.exists():
+        raise TrainingError(f"{out} is not a ganzoo run folder (no run.json); nothing to resume. "
+                            f"Start a new run without --resume.")
+    return json.loads(path.read_text())
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_checkpoint(out: Path, ctx: TrainContext) -> None:
+    import io
+
+    checkpoint = {
+        "format": CHECKPOINT_FORMAT,
+        "variant": ctx.variant.name,
+        "step": ctx.step,
+        "nets": {name: net.state_dict() for name, net in ctx.nets.items()},
+        "optimizers": {name: opt.state_dict() for name, opt in ctx.optimizers.items()},
+        "variant_state": ctx.state,
+        "streams": {role: stream.state_dict() for role, stream in ctx.streams.items()},
+        "rng": _rng_state(),
+    }
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    # Inference weights first: if we die between the two writes, the older checkpoint
+    # still resumes, and the exported weights are never older than it.
+    save_weights(out, ctx.variant, ctx.nets)
+    atomic_write_bytes(out / CHECKPOINT, buffer.getvalue())
+
+
+def load_checkpoint(out: Path, ctx: TrainContext) -> None:
+    path = out / CHECKPOINT
+    if not path.exists():
+        raise TrainingError(f"no checkpoint at {path} to resume from; start the run again without --resume")
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise TrainingError(f"checkpoint {path} cannot be read ({error}). It may be damaged: "
+                            f"move it away and start again, or restore it from a backup.") from None
+    if checkpoint.get("variant") != ctx.variant.name:
+        raise TrainingError(f"{path} is a {checkpoint.get('variant')} checkpoint, not {ctx.variant.name}")
+    for name, net in ctx.nets.items():
+        net.load_state_dict(checkpoint["nets"][name], strict=True)
+    for name, opt in ctx.optimizers.items():
+        opt.load_state_dict(checkpoint["optimizers"][name])
+    for role, stream in ctx.streams.items():
+        stream.load_state_dict(checkpoint["streams"][role])
+    ctx.state.clear()
+    ctx.state.update(_to_device(checkpoint["variant_state"], ctx.device))
+    ctx.step = int(checkpoint["step"])
+    _set_rng_state(checkpoint["rng"])
+
+
+def _to_device(value, device):
+    if isinstance(value, torch.Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return {k: _to_device(v, device) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_to_device(v, device) for v in value]
+    return value
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+class _StopRequest:
+    """The first Ctrl-C asks the loop to stop after the current step and save; a second
+    one interrupts at once (the last checkpoint on disk is intact: writes are atomic)."""
+
+    def __init__(self):
+        self.requested = False
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nStopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...", flush=True)
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+
+
+# --------------------------------------------------------------------------- the loop
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    step: int
+    finished: bool  # False when stopped early by Ctrl-C or stop_after
+    last_metrics: dict
+
+
+def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSettings):
+    """Seed, load the data, build networks and optimisers on the device: a context ready for
+    ``variant.train_step``, and the loaded datasets."""
+    device = pick_device(settings.device)
+    torch.manual_seed(settings.seed)
+    random.seed(settings.seed)
+    datasets = variant.prepare_data(sources)  # may fill config fields from the data (class names)
+    channels_last = uses_channels_last(device)
+    streams = {role: BatchStream(images, settings.batch_size, settings.seed + i, device, channels_last)
+               for i, (role, images) in enumerate(datasets.items())}
+    nets = variant.build_networks()
+    for net in nets.values():
+        net.to(device)
+        if channels_last:
+            net.to(memory_format=torch.channels_last)
+        net.train()
+    optimizers = variant.build_optimizers(nets)
+    return TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state()), datasets
+
+
+def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: TrainSettings,
+          resume: bool = False, show_progress: bool = True,
+          stop_after: int | None = None,
+          on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
+    """Train ``variant`` on ``sources`` (data role -> source), writing into ``out``.
+
+    ``stop_after`` stops (and checkpoints) after that many steps of this call, as a Ctrl-C
+    would: the tests use it to interrupt a run at a known point.
+    """
+    out = Path(out)
+    missing = [role.name for role in variant.data_roles if role.name not in sources]
+    if missing:
+        flags = ", ".join(r.flag for r in variant.data_roles if r.name in missing)
+        raise TrainingError(f"{variant.name} needs training data for {flags}")
+    if not resume and (out / CHECKPOINT).exists():
+        raise TrainingError(f"{out} already holds a run; pass --resume to continue it, "
+                            f"or choose another --out")
+
+    ctx, datasets = setup_training(variant, sources, settings)
+    out.mkdir(parents=True, exist_ok=True)
+    if resume:
+        load_checkpoint(out, ctx)
+    write_run_info(out, variant, settings, sources)
+    metrics_path = out / "metrics.jsonl"
+    _truncate_metrics(metrics_path, after_step=ctx.step)
+
+    total = settings.total_steps(len(datasets["data"]))
+    preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
+    start_step = ctx.step
+    last: dict = {}
+    finished = ctx.step >= total
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=ctx.step, disable=not show_progress, unit="step",
+               desc=f"{variant.name}", dynamic_ncols=True)
+    with _StopRequest() as stop, open(metrics_path, "a") as metrics_file:
+        started = time.perf_counter()
+        while ctx.step < total:
+            losses = variant.train_step(ctx)
+            ctx.step += 1
+            last = {"step": ctx.step, **{k: float(v) for k, v in losses.items()}}
+            _check_finite(last, variant.name)
+            elapsed = time.perf_counter() - started
+            last["steps_per_s"] = round((ctx.step - start_step) / max(elapsed, 1e-9), 3)
+            metrics_file.write(json.dumps(last) + "\n")
+            metrics_file.flush()
+            bar.update(1)
+            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k not in ("step", "steps_per_s")},
+                            refresh=False)
+            if on_step is not None:
+                on_step(ctx.step, last)
+            if ctx.step % settings.sample_every == 0 or ctx.step == total:
+                write_samples(out, variant, ctx, preview_batches)
+            interrupted = stop.requested or (stop_after is not None and ctx.step - start_step >= stop_after)
+            if ctx.step % settings.checkpoint_every == 0 or ctx.step == total or interrupted:
+                save_checkpoint(out, ctx)
+            if interrupted:
+                break
+        else:
+            finished = True
+    bar.close()
+    if not finished and show_progress:
+        print(f"Saved a checkpoint at step {ctx.step}. Continue with: ganzoo train {variant.name} "
+              f"--out {out} --resume")
+    if ctx.step == start_step and not (out / CHECKPOINT).exists():
+        save_checkpoint(out, ctx)
+    return TrainResult(out, ctx.step, finished, last)
+
+
+def _check_finite(metrics: dict, name: str) -> None:
+    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
+    if bad:
+        raise TrainingError(f"{name}: {', '.join(bad)} became NaN or infinite at step {metrics['step']}; "
+                            f"the last checkpoint is kept. Try a lower --lr or another --seed.")
+
+
+def _truncate_metrics(path: Path, after_step: int) -> None:
+    """Drop log lines past the checkpoint we resume from: they are about to be redone."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text().splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    atomic_write_text(path, "".join(line + "\n" for line in kept))
+
+
+def write_samples(out: Path, variant: Variant, ctx: TrainContext, batches: dict) -> Path:
+    for net in ctx.nets.values():
+        net.eval()
+    try:
+        with torch.no_grad():
+            images = variant.preview(ctx.nets, batches)
+    finally:
+        for net in ctx.nets.values():
+            net.train()
+    grid = Generated(to_pil_list(images)).grid()
+    path = out / "samples" / f"step_{ctx.step:07d}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(path)
+    grid.save(out / "samples.png")
+    return path

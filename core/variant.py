@@ -1,0 +1,266 @@
+"""The contract every GAN variant implements.
+
+A variant is a class with a config dataclass. The core calls its methods; a variant never
+runs its own training loop, builds its own UI or reads files itself:
+
+- ``build_networks`` / ``build_optimizers`` / ``train_step``: what the one training loop in
+  ``core.training`` needs. ``train_step`` pulls as many batches as it wants from
+  ``ctx.next_batch(role)``, so 5 critic steps or two unpaired domains need no special case.
+- ``data_roles`` / ``prepare_data``: which datasets training takes (``--data``,
+  ``--data-b``, ...), loaded by ``core.data``.
+- ``inputs`` / ``generate``: declared inputs become Gradio components in the app and flags
+  in the CLI; ``generate`` turns their values into images.
+- ``inference_networks``: the networks that are published as ``model.safetensors``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Sequence
+
+# --------------------------------------------------------------------------- inputs
+# Declarative descriptions of a variant's inference inputs. The app turns each into a
+# Gradio component and the CLI into a flag named after `name`.
+
+
+@dataclass
+class Input:
+    name: str
+    label: str
+    help: str = ""
+    default: Any = None
+
+
+@dataclass
+class Seed(Input):
+    name: str = "seed"
+    label: str = "Seed"
+    help: str = "The same seed gives the same images."
+    default: int = 0
+
+
+@dataclass
+class Slider(Input):
+    minimum: float = 0
+    maximum: float = 100
+    step: float = 1
+
+    @property
+    def is_integer(self) -> bool:
+        return all(float(v).is_integer() for v in (self.minimum, self.maximum, self.step))
+
+
+@dataclass
+class Choice(Input):
+    choices: Sequence[str] = ()
+
+
+@dataclass
+class ImageInput(Input):
+    """An uploaded image (a PIL image in ``generate``); on the CLI, a file path."""
+
+    optional: bool = False
+
+
+def count_input(default: int = 16, maximum: int = 64) -> Slider:
+    return Slider("n", "Number of images", "How many images to generate.", default, 1, maximum, 1)
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+@dataclass
+class Generated:
+    """What ``generate`` returns: images, optionally with a caption (class label) each."""
+
+    images: list  # of PIL.Image.Image
+    captions: list[str] | None = None
+    columns: int | None = None  # grid columns; default: a near-square grid
+
+    def grid(self, padding: int = 2):
+        from core.images import make_grid
+
+        columns = self.columns or max(1, math.ceil(math.sqrt(len(self.images))))
+        return make_grid(self.images, columns, padding)
+
+
+Progress = Callable[[float, str], None]  # fraction done in [0, 1], a short description
+
+
+def no_progress(fraction: float, description: str = "") -> None:
+    pass
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class DataRole:
+    """A dataset that training takes. Role "data" is the CLI's ``--data``; a role "data_b"
+    becomes ``--data-b``."""
+
+    name: str
+    help: str
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+DATA = DataRole("data", "training images: a dataset name (mnist, cifar10, ...), a folder of "
+                        "images (sub-folders become class labels) or a folder of MNIST IDX files")
+
+
+# --------------------------------------------------------------------------- the variant
+
+
+class Variant:
+    """Subclass this, set the class attributes, implement the methods marked required."""
+
+    name: ClassVar[str]  # short, lower case: the tab's id, API endpoint and CLI argument
+    title: ClassVar[str]
+    paper: ClassVar[str]  # "Authors, Title, Venue Year" + link, shown in the tab
+    description: ClassVar[str] = ""  # one paragraph for the tab, markdown
+    Config: ClassVar[type]  # a dataclass; its fields are the networks' and optimisers' settings
+
+    inference_networks: ClassVar[tuple[str, ...]] = ("generator",)
+    data_roles: ClassVar[tuple[DataRole, ...]] = (DATA,)
+    # Inference that optimises (style transfer) needs autograd; all others run in inference mode.
+    inference_needs_grad: ClassVar[bool] = False
+    # Hub repo (id or id@revision) of the published default weights, tried before the bundled ones.
+    default_repo: ClassVar[str | None] = None
+    tags: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, config=None):
+        self.config = config if config is not None else self.Config()
+
+    # ---- configuration -----------------------------------------------------------------
+    @classmethod
+    def tiny_config(cls):
+        """A config small enough for the conformance suite to train on CPU in seconds."""
+        raise NotImplementedError(f"{cls.__name__} must define tiny_config()")
+
+    @classmethod
+    def bundled_weights(cls) -> Path | None:
+        """The folder of weights shipped with the plugin, if any (config.json + model.safetensors)."""
+        return None
+
+    # ---- networks and training (required) -----------------------------------------------
+    def build_networks(self) -> dict:
+        """All networks, by name: {"generator": ..., "discriminator": ...}."""
+        raise NotImplementedError
+
+    def build_optimizers(self, nets: dict) -> dict:
+        """One optimiser per name: {"generator": Adam(...), ...}."""
+        raise NotImplementedError
+
+    def init_train_state(self) -> dict:
+        """The variant's own training state beyond weights and optimisers (BEGAN's k_t, an
+        image pool). It is checkpointed, so keep it to tensors and plain Python values."""
+        return {}
+
+    def train_step(self, ctx) -> dict[str, float]:
+        """One generator step, with whatever discriminator steps precede it. Returns losses
+        and other figures to log, as floats."""
+        raise NotImplementedError
+
+    def prepare_data(self, sources: dict[str, str]) -> dict:
+        """Load each data role's source as a ``core.data.ImageSet``. Override to adapt the
+        config to the data (class names) or to load something else."""
+        from core.data import load_images
+
+        return {role: load_images(src, self.config.image_size, self.config.channels)
+                for role, src in sources.items()}
+
+    def preview(self, nets: dict, batches: dict, seed: int = 0):
+        """Images in [-1, 1] (N, C, H, W) for the sample grids written during training.
+        ``batches`` holds a fixed batch of each data role. Default: the generator on fixed noise."""
+        import torch
+
+        from core.sampling import noise
+
+        device = next(nets["generator"].parameters()).device
+        z = noise(64, self.config.latent_dim, seed, device)
+        with torch.no_grad():
+            return nets["generator"](z)
+
+    # ---- inference ---------------------------------------------------------------------
+    def inputs(self) -> list[Input]:
+        return [Seed(), count_input()]
+
+    def generate(self, model, progress: Progress = no_progress, **values) -> Generated:
+        raise NotImplementedError
+
+    def output_size(self, values: dict) -> tuple[int, int]:
+        """(width, height) of each image ``generate`` returns for these input values."""
+        return (self.config.image_size, self.config.image_size)
+
+    # ---- publishing ----------------------------------------------------------------------
+    def card_metadata(self) -> dict:
+        """Extra model-card metadata (merged into the card's YAML header)."""
+        return {}
+
+    # ---- helpers --------------------------------------------------------------------------
+    def config_dict(self) -> dict:
+        return dataclasses.asdict(self.config)
+
+    @classmethod
+    def config_from_dict(cls, values: dict):
+        """Rebuild the config from config.json; unknown fields are an error, not ignored."""
+        fields = {f.name: f for f in dataclasses.fields(cls.Config)}
+        unknown = sorted(set(values) - set(fields))
+        if unknown:
+            raise ValueError(
+                f"config has fields that {cls.name}'s config does not know: {', '.join(unknown)}. "
+                f"Known fields: {', '.join(fields)}. Was it written for another variant or version?"
+            )
+        converted = {}
+        for key, value in values.items():
+            default = fields[key].default
+            # JSON has no tuples: give tuple-valued fields (Adam's betas) their type back.
+            if isinstance(value, list) and isinstance(default, tuple):
+                value = tuple(value)
+            converted[key] = value
+        return cls.Config(**converted)
+
+
+@dataclass
+class Model:
+    """A variant with its inference networks loaded, ready to generate."""
+
+    variant: Variant
+    nets: dict
+    device: Any
+    source: str  # where the weights came from, in words, shown in the tab
+    is_random: bool = False
+    extras: dict = field(default_factory=dict)  # anything else a variant loaded (VGG features)
+
+    @property
+    def config(self):
+        return self.variant.config
+
+    def generate(self, progress: Progress = no_progress, **values) -> Generated:
+        import torch
+
+        defaults = {inp.name: inp.default for inp in self.variant.inputs()}
+        unknown = sorted(set(values) - set(defaults))
+        if unknown:
+            raise ValueError(f"{self.variant.name} takes inputs {sorted(defaults)}, not {unknown}")
+        merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+        with torch.inference_mode(not self.variant.inference_needs_grad):
+            return self.variant.generate(self, progress=progress, **merged)
+
+
+class NoiseToImage(Variant):
+    """A variant whose generator maps ``config.latent_dim`` noise to images: the seed and the
+    number of images are its inputs. DCGAN, WGAN-GP, LSGAN, WGAN, BEGAN and the MLP GAN."""
+
+    def generate(self, model, progress: Progress = no_progress, seed: int = 0, n: int = 16) -> Generated:
+        from core.images import to_pil_list
+        from core.sampling import noise
+
+        z = noise(int(n), self.config.latent_dim, int(seed), model.device)
+        return Generated(to_pil_list(model.nets["generator"](z)))

@@ -1,0 +1,221 @@
+"""Inference weights: the folder format, strict loading, and which weights a variant uses.
+
+A weights folder holds ``config.json`` (the variant's name, the ganzoo version and every
+config field needed to rebuild the networks) and ``model.safetensors`` (the inference
+networks' tensors, keys prefixed by network name: ``generator.net.0.weight``).
+
+Which weights, the same in the app and the CLI:
+  1. an explicit choice: ``--weights`` or ``GANZOO_WEIGHTS_<VARIANT>`` (a folder or a Hub
+     repo id[@revision]); failing to load it is an error, never a silent fallback;
+  2. the variant's Hub repo (``default_repo``), when the Hub can be reached;
+  3. the weights bundled with the plugin;
+  4. untrained random weights, said loudly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+
+import torch
+
+from core import __version__
+from core.files import atomic_write_bytes, atomic_write_text
+from core.variant import Model, Variant
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+RANDOM_SOURCE = "untrained, random weights"
+REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+
+
+class WeightsError(ValueError):
+    """Weights could not be loaded; the message says why and what to do."""
+
+
+class RandomWeightsWarning(UserWarning):
+    pass
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def save_weights(folder: str | os.PathLike, variant: Variant, nets: dict,
+                 dtype: torch.dtype = torch.float32) -> Path:
+    """Write the inference networks of ``nets`` and the config that rebuilds them."""
+    from safetensors.torch import save
+
+    folder = Path(folder)
+    tensors = {}
+    for net_name in variant.inference_networks:
+        for key, value in nets[net_name].state_dict().items():
+            value = value.detach().to("cpu")
+            if value.is_floating_point():
+                value = value.to(dtype)
+            tensors[f"{net_name}.{key}"] = value.contiguous()
+    metadata = {"format": "pt", "ganzoo_variant": variant.name, "ganzoo_version": __version__}
+    atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors, metadata=metadata))
+    info = {
+        "variant": variant.name,
+        "ganzoo_version": __version__,
+        "networks": list(variant.inference_networks),
+        "dtype": str(dtype).removeprefix("torch."),
+        "config": variant.config_dict(),
+    }
+    atomic_write_text(folder / CONFIG_FILE, json.dumps(info, indent=2))
+    return folder
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_config(folder: str | os.PathLike) -> dict:
+    path = Path(folder) / CONFIG_FILE
+    if not path.exists():
+        raise WeightsError(f"{Path(folder)} has no {CONFIG_FILE}: it is not a ganzoo weights folder. "
+                           f"Pass a run folder written by `ganzoo train`, or a folder with "
+                           f"{CONFIG_FILE} and {WEIGHTS_FILE}.")
+    try:
+        info = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise WeightsError(f"{path} is not valid JSON ({error}); re-export or re-download it") from None
+    if not isinstance(info, dict) or "variant" not in info or "config" not in info:
+        raise WeightsError(f"{path} does not say which variant it is for (no 'variant' and 'config' "
+                           f"fields): it was not written by ganzoo")
+    return info
+
+
+def load_folder(folder: str | os.PathLike, device: torch.device | str = "cpu",
+                variant_class: type | None = None, source: str | None = None) -> Model:
+    """Load a weights folder strictly: every tensor the config's networks need, no more."""
+    from core.plugins import get_variant
+
+    folder = Path(folder)
+    info = read_config(folder)
+    if variant_class is None:
+        variant_class = get_variant(info["variant"])
+    elif info["variant"] != variant_class.name:
+        raise WeightsError(f"{folder} holds {info['variant']} weights, not {variant_class.name} weights; "
+                           f"use `ganzoo sample {info['variant']} ...`, or pick a {variant_class.name} model")
+    try:
+        variant = variant_class(variant_class.config_from_dict(info["config"]))
+    except (TypeError, ValueError) as error:
+        raise WeightsError(f"{folder / CONFIG_FILE}: {error}") from None
+    nets = variant.build_networks()
+    nets = {name: nets[name] for name in variant.inference_networks}
+    load_state_into(nets, _read_tensors(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
+    device = torch.device(device)
+    for net in nets.values():
+        net.to(device).eval()
+    return Model(variant, nets, device, source or f"local folder {folder}")
+
+
+def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    if not path.exists():
+        raise WeightsError(f"{path} is missing: the folder has a config but no weights")
+    try:
+        return load_file(str(path), device="cpu")
+    except Exception as error:  # safetensors raises its own error types for a bad header
+        raise WeightsError(f"{path} is corrupt or not a safetensors file ({error}). Download it again "
+                           f"(for a Hub model, delete it from the cache or pass --force-download), or "
+                           f"export it again from the run folder.") from None
+
+
+def load_state_into(nets: dict, tensors: dict[str, torch.Tensor], where) -> None:
+    """Check keys and shapes against the networks, then load with strict=True."""
+    expected = {f"{name}.{key}": value for name, net in nets.items() for key, value in net.state_dict().items()}
+    missing = sorted(set(expected) - set(tensors))
+    unexpected = sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise WeightsError(
+            f"{where} does not match the networks its config describes.\n"
+            f"  missing keys ({len(missing)}): {_short(missing)}\n"
+            f"  unexpected keys ({len(unexpected)}): {_short(unexpected)}\n"
+            f"Was config.json edited, or the weights saved by another variant or version?")
+    wrong = [f"{k}: file {tuple(tensors[k].shape)}, network {tuple(v.shape)}"
+             for k, v in expected.items() if tensors[k].shape != v.shape]
+    if wrong:
+        raise WeightsError(f"{where} has tensors of the wrong shape for its config: {_short(wrong)}")
+    for name, net in nets.items():
+        prefix = name + "."
+        net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}, strict=True)
+
+
+def _short(items: list[str], limit: int = 8) -> str:
+    if not items:
+        return "none"
+    return ", ".join(items[:limit]) + (f" ... and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def random_model(variant_class: type, device: torch.device | str = "cpu", config=None) -> Model:
+    variant = variant_class(config)
+    nets = variant.build_networks()
+    device = torch.device(device)
+    nets = {name: nets[name].to(device).eval() for name in variant.inference_networks}
+    return Model(variant, nets, device, RANDOM_SOURCE, is_random=True)
+
+
+# --------------------------------------------------------------------------- choosing
+
+
+def parse_spec(spec: str) -> tuple[str, str | None] | Path:
+    """A weights spec is a local folder, or a Hub repo id with an optional @revision."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        return path
+    repo_id, _, revision = spec.partition("@")
+    if REPO_ID.match(repo_id):
+        return repo_id, revision or None
+    raise WeightsError(f"{spec!r} is neither an existing folder nor a Hub repo id like 'user/name' "
+                       f"or 'user/name@revision'")
+
+
+def load_spec(spec: str, variant_class: type | None, device) -> Model:
+    parsed = parse_spec(spec)
+    if isinstance(parsed, Path):
+        return load_folder(parsed, device, variant_class)
+    from core.hub import download_weights
+
+    repo_id, revision = parsed
+    folder, commit = download_weights(repo_id, revision)
+    source = f"Hub repo {repo_id} @ {revision or 'main'} (commit {commit[:8]})" if commit else f"Hub repo {repo_id}"
+    return load_folder(folder, device, variant_class, source)
+
+
+def explicit_choice(variant_class: type) -> str | None:
+    env = "GANZOO_WEIGHTS_" + variant_class.name.upper().replace("-", "_")
+    return os.environ.get(env) or None
+
+
+def load_model(variant_class: type, weights: str | None = None, device="cpu") -> Model:
+    """Resolve and load a variant's weights in the documented order (see module doc)."""
+    explicit = weights or explicit_choice(variant_class)
+    if explicit:
+        return load_spec(explicit, variant_class, device)
+
+    notes = []
+    if variant_class.default_repo and os.environ.get("GANZOO_NO_DEFAULT_HUB") != "1":
+        from core.hub import hub_reachable
+
+        if hub_reachable():
+            try:
+                return load_spec(variant_class.default_repo, variant_class, device)
+            except WeightsError as error:
+                notes.append(f"the Hub repo {variant_class.default_repo} could not be used ({error})")
+        else:
+            notes.append("the Hub is offline")
+    bundled = variant_class.bundled_weights()
+    if bundled is not None and (Path(bundled) / CONFIG_FILE).exists():
+        model = load_folder(bundled, device, variant_class, source="weights bundled with ganzoo")
+        if notes:
+            model.source += f" ({'; '.join(notes)})"
+        return model
+    warnings.warn(f"{variant_class.name}: no trained weights found, using {RANDOM_SOURCE}. "
+                  f"Train some with `ganzoo train {variant_class.name} ...` and pass --weights, "
+                  f"or set GANZOO_WEIGHTS_{variant_class.name.upper()}.", RandomWeightsWarning, stacklevel=2)
+    return random_model(variant_class, device)

@@ -1,0 +1,2 @@
+"""ganzoo's built-in variants, one file each. Each is an ordinary plugin: it uses exactly
+the API a third-party package uses (see core/plugins.py)."""

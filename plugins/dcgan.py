@@ -1,0 +1,65 @@
+"""DCGAN (Radford, Metz and Chintala 2016): an all-convolutional generator and discriminator
+with batch norm, trained with the non-saturating cross-entropy loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from core.hookspecs import hookimpl
+from core.losses import bce_d_loss, bce_g_loss
+from core.networks import DCGANDiscriminator, DCGANGenerator
+from core.optim import adam_per_network, step
+from core.variant import NoiseToImage
+
+
+@dataclass
+class DCGANConfig:
+    image_size: int = 28  # 28, 32, 64 ... (4 to 7 times a power of two)
+    channels: int = 1
+    latent_dim: int = 100
+    width: int = 64  # channels of the generator's last and the discriminator's first layer
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
+class DCGAN(NoiseToImage):
+    name = "dcgan"
+    title = "DCGAN"
+    paper = ("Radford, Metz, Chintala: Unsupervised Representation Learning with Deep Convolutional "
+             "Generative Adversarial Networks, ICLR 2016. https://arxiv.org/abs/1511.06434")
+    description = ("Transposed convolutions grow a noise vector into an image; a convolutional "
+                   "discriminator tells real from generated. Batch norm, ReLU in the generator, "
+                   "LeakyReLU in the discriminator, Adam 2e-4 with beta1 0.5.")
+    Config = DCGANConfig
+
+    @classmethod
+    def tiny_config(cls):
+        return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4)
+
+    def build_networks(self):
+        c = self.config
+        return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width),
+                "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm="batch")}
+
+    def build_optimizers(self, nets):
+        return adam_per_network(nets, self.config.lr, self.config.betas)
+
+    def train_step(self, ctx):
+        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+        real = ctx.next_batch()["image"]
+        z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
+        with ctx.autocast():
+            fake = G(z)
+            loss_d = bce_d_loss(D(real), D(fake.detach()))
+        step(ctx.optimizers["discriminator"], loss_d)
+        with ctx.autocast():
+            loss_g = bce_g_loss(D(fake))
+        step(ctx.optimizers["generator"], loss_g)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+
+@hookimpl
+def register_variants(register):
+    register(DCGAN)

@@ -1,0 +1,30 @@
+"""Test-wide setup: everything stays on this machine.
+
+The Hub endpoint must be set before huggingface_hub is imported (it reads its constants at
+import time), so it is chosen here, at collection, with a free loopback port; the
+`hub` fixture starts the project's fake Hub server on that same port.
+"""
+
+import os
+import socket
+import tempfile
+
+
+def _free_loopback_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+HUB_PORT = _free_loopback_port()
+os.environ["HF_ENDPOINT"] = f"http://127.0.0.1:{HUB_PORT}"
+os.environ["HF_HUB_DISABLE_TELEMETRY"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
+os.environ["HF_HUB_ETAG_TIMEOUT"] = "5"
+# A private cache: never the user's, never shared between test runs.
+os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="ganzoo-test-hf-")
+os.environ.pop("HF_TOKEN", None)
+os.environ.pop("HF_HUB_OFFLINE", None)
+# Bundled and Hub default weights are resolved only when a test asks for it.
+os.environ.setdefault("GANZOO_NO_DEFAULT_HUB", "1")
