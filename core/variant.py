@@ -198,7 +198,13 @@ class Variant:
         """(width, height) of each image ``generate`` returns for these input values."""
         return (self.config.image_size, self.config.image_size)
 
-    # ---- publishing ----------------------------------------------------------------------
+    # ---- importing and publishing ---------------------------------------------------------
+    @classmethod
+    def import_checkpoint(cls, path: Path, out: Path) -> Path:
+        """Convert a checkpoint published by another project into a ganzoo weights folder
+        (``ganzoo import NAME PATH --out DIR``). Optional."""
+        raise NotImplementedError(f"{cls.name} cannot import checkpoints from other projects")
+
     def card_metadata(self) -> dict:
         """Extra model-card metadata (merged into the card's YAML header)."""
         return {}
