@@ -219,3 +219,52 @@ def load_model(variant_class: type, weights: str | None = None, device="cpu") ->
                   f"Train some with `ganzoo train {variant_class.name} ...` and pass --weights, "
                   f"or set GANZOO_WEIGHTS_{variant_class.name.upper()}.", RandomWeightsWarning, stacklevel=2)
     return random_model(variant_class, device)
+
+
+def describe_default(variant_class: type) -> str:
+    """Which weights ``load_model`` would try first, in words, without loading anything."""
+    explicit = explicit_choice(variant_class)
+    if explicit:
+        return f"{explicit} (from GANZOO_WEIGHTS_{variant_class.name.upper()})"
+    choices = []
+    if variant_class.default_repo:
+        choices.append(f"Hub {variant_class.default_repo}")
+    bundled = variant_class.bundled_weights()
+    if bundled is not None and (Path(bundled) / CONFIG_FILE).exists():
+        choices.append("bundled")
+    return ", then ".join(choices) if choices else "none (untrained, random weights)"
+
+
+def config_without_network(variant_class: type, weights: str | None = None):
+    """The config the UI and CLI inputs are built from, found without any download: an
+    explicit local folder's, a cached Hub copy's, the bundled weights', or the default.
+    (A conditional GAN's class picker needs the class names before the weights load.)"""
+    spec = weights or explicit_choice(variant_class)
+    candidates = []
+    if spec:
+        try:
+            parsed = parse_spec(spec)
+        except WeightsError:
+            parsed = None
+        if isinstance(parsed, Path):
+            candidates.append(parsed)
+        elif parsed is not None:
+            candidates.append(_cached_folder(*parsed))
+    if variant_class.bundled_weights() is not None:
+        candidates.append(Path(variant_class.bundled_weights()))
+    for folder in candidates:
+        if folder is not None and (folder / CONFIG_FILE).exists():
+            try:
+                info = read_config(folder)
+                if info["variant"] == variant_class.name:
+                    return variant_class.config_from_dict(info["config"])
+            except (WeightsError, ValueError, TypeError):
+                continue
+    return variant_class.Config()
+
+
+def _cached_folder(repo_id: str, revision: str | None) -> Path | None:
+    from huggingface_hub import try_to_load_from_cache
+
+    path = try_to_load_from_cache(repo_id, CONFIG_FILE, revision=revision)
+    return Path(path).parent if isinstance(path, str) else None

@@ -1,0 +1,299 @@
+"""The ``ganzoo`` command line: list, train, sample, push, import.
+
+Flags that belong to a variant are made from its declarations, so a plugin never writes
+CLI code: ``train`` gets one flag per config field and per data role, ``sample`` one flag
+per inference input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+import warnings
+from pathlib import Path
+
+from core import __version__
+
+TRAIN_FLAGS = {"steps", "epochs", "batch_size", "seed", "device", "sample_every", "checkpoint_every",
+               "resume", "out", "data", "lr"}
+
+
+# --------------------------------------------------------------------------- flag builders
+
+
+def _config_flag(field: dataclasses.Field) -> str:
+    name = field.name if field.name not in TRAIN_FLAGS - {"lr"} else f"config_{field.name}"
+    return "--" + name.replace("_", "-")
+
+
+def _none_or(kind):
+    def parse(text: str):
+        return None if text.lower() in ("none", "null", "") else kind(text)
+    parse.__name__ = kind.__name__
+    return parse
+
+
+def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
+    group = parser.add_argument_group(f"{config_class.__name__} fields (the variant's config)")
+    hints = typing.get_type_hints(config_class)
+    for field in dataclasses.fields(config_class):
+        default = field.default if field.default is not dataclasses.MISSING else None
+        flag, help_text = _config_flag(field), f"default: {default}"
+        kwargs = dict(dest=f"config__{field.name}", default=None, help=help_text)
+        if isinstance(default, bool):
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
+            continue
+        kwargs["metavar"] = field.name.upper()
+        if isinstance(default, tuple):
+            group.add_argument(flag, nargs=len(default), type=type(default[0]) if default else str, **kwargs)
+        elif isinstance(default, (int, float)):
+            group.add_argument(flag, type=type(default), **kwargs)
+        elif isinstance(default, (list, dict)) or typing.get_origin(hints.get(field.name)) in (list, dict):
+            group.add_argument(flag, type=json.loads, **{**kwargs, "help": help_text + " (JSON)"})
+        else:
+            group.add_argument(flag, type=_none_or(str), **kwargs)
+
+
+def add_input_flags(parser: argparse.ArgumentParser, variant) -> None:
+    from core.variant import Choice, ImageInput, Slider
+
+    group = parser.add_argument_group(f"{variant.name} inputs")
+    for spec in variant.inputs():
+        flags = ["-n", "--n"] if spec.name == "n" else ["--" + spec.name.replace("_", "-")]
+        kwargs = dict(dest=f"input__{spec.name}", default=None,
+                      help=f"{spec.label}. {spec.help} (default: {spec.default})".replace("%", "%%"))
+        if isinstance(spec, ImageInput):
+            group.add_argument(*flags, metavar="IMAGE", **kwargs)
+        elif isinstance(spec, Choice):
+            group.add_argument(*flags, choices=list(spec.choices), **kwargs)
+        elif isinstance(spec, Slider):
+            group.add_argument(*flags, type=int if spec.is_integer else float, **kwargs)
+        elif isinstance(spec.default, (int, float)):
+            group.add_argument(*flags, type=type(spec.default), **kwargs)
+        else:
+            group.add_argument(*flags, **kwargs)
+
+
+# --------------------------------------------------------------------------- parser
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    from core.plugins import get_variant, registry
+
+    parser = argparse.ArgumentParser(prog="ganzoo", description="Train, sample and share GANs.")
+    parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("list", help="list the registered variants")
+
+    # The variant-specific flags need the variant: peek at the word after the command.
+    command = argv[0] if argv else None
+    variant_name = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
+    variant_class = get_variant(variant_name) if command in ("train", "sample") and variant_name else None
+    names = sorted(registry())
+
+    train = commands.add_parser("train", help="train a variant on a dataset")
+    train.add_argument("variant", metavar="VARIANT", help=f"one of: {', '.join(names)}")
+    train.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, samples, metrics)")
+    train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--steps", type=int, help="generator steps (default 1000 unless --epochs)")
+    train.add_argument("--epochs", type=float, help="passes over --data")
+    train.add_argument("--batch-size", type=int, default=None, help="default 64")
+    train.add_argument("--seed", type=int, default=None, help="default 0")
+    train.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
+    train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500)")
+    train.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (500)")
+    train.add_argument("--quiet", action="store_true", help="no progress bar")
+    if variant_class is not None:
+        for role in variant_class.data_roles:
+            train.add_argument(role.flag, dest=f"data__{role.name}", help=role.help)
+        add_config_flags(train, variant_class.Config)
+
+    sample = commands.add_parser("sample", help="generate images with a variant")
+    sample.add_argument("variant", metavar="VARIANT", help=f"one of: {', '.join(names)}")
+    sample.add_argument("--weights", help="a run or weights folder, or a Hub repo id[@revision] "
+                                          "(default: the variant's default weights)")
+    sample.add_argument("-o", "--output", type=Path, help="write one image grid here (default grid.png)")
+    sample.add_argument("--out-dir", type=Path, help="write each image as its own PNG here instead "
+                                                     "(one sub-folder per class when images have labels)")
+    sample.add_argument("--device", default="auto")
+    if variant_class is not None:
+        from core.weights import config_without_network
+
+        add_input_flags(sample, variant_class(config_without_network(variant_class, _peek(argv, "--weights"))))
+
+    push = commands.add_parser("push", help="publish a run's weights to the Hugging Face Hub")
+    push.add_argument("run", type=Path, help="the run folder written by `ganzoo train`")
+    push.add_argument("--repo-id", required=True, help="user/name on the Hub")
+    push.add_argument("--branch", help="upload to this branch (default main)")
+    push.add_argument("--private", action="store_true")
+    push.add_argument("--token", help="Hub token (default: the one from `hf auth login` or HF_TOKEN)")
+
+    importer = commands.add_parser("import", help="convert another project's checkpoint to ganzoo weights")
+    importer.add_argument("variant", metavar="VARIANT")
+    importer.add_argument("path", type=Path)
+    importer.add_argument("--out", required=True, type=Path)
+    return parser
+
+
+def _peek(argv: list[str], flag: str) -> str | None:
+    for i, word in enumerate(argv):
+        if word == flag and i + 1 < len(argv):
+            return argv[i + 1]
+        if word.startswith(flag + "="):
+            return word.split("=", 1)[1]
+    return None
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_list(args) -> None:
+    from core.plugins import registry
+    from core.weights import describe_default
+
+    rows = [(name, reg.variant.title, reg.plugin, describe_default(reg.variant)) for name, reg in registry().items()]
+    header = ("NAME", "TITLE", "PLUGIN", "DEFAULT WEIGHTS")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    for row in [header, *rows]:
+        print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+
+
+def cmd_train(args) -> None:
+    from core.plugins import get_variant
+    from core.training import TrainSettings, TrainingError, read_run_info, train
+
+    variant_class = get_variant(args.variant)
+    overrides = {k.removeprefix("config__"): v for k, v in vars(args).items()
+                 if k.startswith("config__") and v is not None}
+    sources = {k.removeprefix("data__"): v for k, v in vars(args).items() if k.startswith("data__") and v}
+    settings_given = {k: getattr(args, k) for k in ("steps", "epochs", "batch_size", "seed", "device",
+                                                   "sample_every", "checkpoint_every")
+                      if getattr(args, k) is not None}
+    if args.resume:
+        info = read_run_info(args.out)
+        if info["variant"] != variant_class.name:
+            raise TrainingError(f"{args.out} is a {info['variant']} run; resume it with "
+                                f"`ganzoo train {info['variant']} --out {args.out} --resume`")
+        if overrides:
+            raise TrainingError("config fields cannot change when resuming (the checkpoint's networks were "
+                                f"built from them): drop {', '.join('--' + k.replace('_', '-') for k in overrides)}")
+        config = variant_class.config_from_dict(info["config"])
+        settings = TrainSettings(**{**info["settings"], **settings_given})
+        sources = {**info["sources"], **sources}
+    else:
+        defaults = dataclasses.asdict(variant_class.Config())
+        config = variant_class.config_from_dict({**defaults, **overrides})
+        settings = TrainSettings(**settings_given)
+    result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
+                   show_progress=not args.quiet)
+    state = "finished" if result.finished else "stopped"
+    print(f"{state} at step {result.step}; weights in {result.out} "
+          f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
+
+
+def cmd_sample(args) -> None:
+    from tqdm.auto import tqdm
+
+    from core.devices import pick_device
+    from core.plugins import get_variant
+    from core.weights import load_model
+
+    variant_class = get_variant(args.variant)
+    model = load_model(variant_class, args.weights, pick_device(args.device))
+    print(f"weights: {model.source}", file=sys.stderr)
+    values = {k.removeprefix("input__"): v for k, v in vars(args).items()
+              if k.startswith("input__") and v is not None}
+    with tqdm(total=100, disable=not model.variant.inference_needs_grad, unit="%") as bar:
+        def progress(fraction: float, description: str = "") -> None:
+            bar.set_description(description)
+            bar.update(round(fraction * 100) - bar.n)
+        result = model.generate(progress=progress, **values)
+    if args.out_dir:
+        write_image_folder(args.out_dir, result, model, values)
+        print(f"wrote {len(result.images)} images to {args.out_dir}")
+    else:
+        output = args.output or Path("grid.png")
+        output.parent.mkdir(parents=True, exist_ok=True)
+        (result.grid() if len(result.images) > 1 else result.images[0]).save(output)
+        print(f"wrote {output}")
+
+
+def write_image_folder(out_dir: Path, result, model, values: dict) -> None:
+    """One PNG per image; with captions (class labels), one sub-folder per caption, which
+    is the layout `--data` and torchvision's ImageFolder read back. A manifest records the
+    weights and inputs that made them."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = []
+    for index, image in enumerate(result.images):
+        folder = out_dir / _safe_name(result.captions[index]) if result.captions else out_dir
+        folder.mkdir(exist_ok=True)
+        path = folder / f"{index:05d}.png"
+        image.save(path)
+        files.append(str(path.relative_to(out_dir)))
+    manifest = {
+        "variant": model.variant.name,
+        "ganzoo_version": __version__,
+        "weights": model.source,
+        "inputs": {k: (str(v) if not isinstance(v, (int, float, str, bool)) else v) for k, v in values.items()},
+        "images": [{"file": f, **({"label": result.captions[i]} if result.captions else {})}
+                   for i, f in enumerate(files)],
+    }
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+def _safe_name(text: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "-_. " else "_" for c in str(text)).strip(". ")
+    return cleaned or "_"
+
+
+def cmd_push(args) -> None:
+    from core.hub import push
+
+    commit = push(args.run, args.repo_id, branch=args.branch, private=args.private, token=args.token)
+    print(f"pushed {args.run} to {args.repo_id} (commit {commit}); load it with "
+          f"--weights {args.repo_id}@{commit[:12]}")
+
+
+def cmd_import(args) -> None:
+    from core.plugins import get_variant
+
+    variant_class = get_variant(args.variant)
+    if not args.path.exists():
+        raise FileNotFoundError(f"no file at {args.path}")
+    out = variant_class.import_checkpoint(args.path, args.out)
+    print(f"wrote ganzoo weights to {out}; use them with: ganzoo sample {variant_class.name} --weights {out}")
+
+
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "push": cmd_push, "import": cmd_import}
+
+
+def main(argv: list[str] | None = None) -> int:
+    from core.data import DataError
+    from core.images import BadImageError
+    from core.plugins import DuplicateVariantError, UnknownVariantError
+    from core.training import TrainingError
+    from core.weights import WeightsError
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Warnings (random weights, a skipped plugin) read as one plain line on a terminal.
+    warnings.formatwarning = lambda message, category, *rest: f"ganzoo: warning: {message}\n"
+    expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
+                WeightsError, FileNotFoundError, NotImplementedError, ValueError)
+    try:
+        args = build_parser(argv).parse_args(argv)
+        COMMANDS[args.command](args)
+    except expected as error:
+        print(f"ganzoo: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("ganzoo: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
