@@ -190,9 +190,12 @@ def cmd_train(args) -> None:
         settings = TrainSettings(**settings_given)
     result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
                    show_progress=not args.quiet)
-    state = "finished" if result.finished else "stopped"
-    print(f"{state} at step {result.step}; weights in {result.out} "
-          f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
+    if not result.finished:
+        print(f"stopped at step {result.step} and saved a checkpoint; continue with: "
+              f"ganzoo train {variant_class.name} --out {result.out} --resume")
+    else:
+        print(f"finished at step {result.step}; weights in {result.out} "
+              f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
 
 
 def cmd_sample(args) -> None:

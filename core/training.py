@@ -293,9 +293,6 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
         else:
             finished = True
     bar.close()
-    if not finished and show_progress:
-        print(f"Saved a checkpoint at step {ctx.step}. Continue with: ganzoo train {variant.name} "
-              f"--out {out} --resume")
     if ctx.step == start_step and not (out / CHECKPOINT).exists():
         save_checkpoint(out, ctx)
     return TrainResult(out, ctx.step, finished, last)

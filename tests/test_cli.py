@@ -1,0 +1,156 @@
+"""The `ganzoo` command line: train, interrupt, resume, sample, list."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from PIL import Image
+
+from core.cli import main
+from core.plugins import get_variant
+from core.testing import make_image_folder
+from core.training import CHECKPOINT, TrainSettings, train
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--image-size", "16", "--width", "4", "--latent-dim", "8"]
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_image_folder(tmp_path / "data", size=16, channels=1)
+
+
+def run_cli(*args) -> int:
+    return main([str(a) for a in args])
+
+
+def test_list_shows_every_variant_with_its_plugin(capsys):
+    assert run_cli("list") == 0
+    out = capsys.readouterr().out
+    assert "NAME" in out and "DEFAULT WEIGHTS" in out
+    assert "dcgan" in out and "plugins.dcgan" in out and "wgan_gp" in out
+
+
+def test_tiny_train_writes_a_run_folder(data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 4, "--batch-size", 4,
+                   "--sample-every", 2, "--checkpoint-every", 2, "--quiet", *TINY) == 0
+    for name in ("run.json", "config.json", "model.safetensors", CHECKPOINT, "metrics.jsonl", "samples.png"):
+        assert (out / name).exists(), name
+    lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [line["step"] for line in lines] == [1, 2, 3, 4]
+    assert {"loss_d", "loss_g", "steps_per_s"} <= set(lines[0])
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000002.png", "step_0000004.png"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["variant"] == "dcgan" and config["config"]["width"] == 4 and "ganzoo_version" in config
+
+
+def test_sample_from_a_run_folder_is_reproducible(data, tmp_path):
+    out = tmp_path / "run"
+    run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 2, "--batch-size", 4, "--quiet", *TINY)
+    assert run_cli("sample", "dcgan", "--weights", out, "-n", 6, "--seed", 1, "-o", tmp_path / "a.png") == 0
+    assert run_cli("sample", "dcgan", "--weights", out, "-n", 6, "--seed", 1, "-o", tmp_path / "b.png") == 0
+    assert run_cli("sample", "dcgan", "--weights", out, "-n", 6, "--seed", 2, "-o", tmp_path / "c.png") == 0
+    a, b, c = (Image.open(tmp_path / f"{x}.png").tobytes() for x in "abc")
+    assert a == b and a != c
+    assert run_cli("sample", "dcgan", "--weights", out, "-n", 5, "--out-dir", tmp_path / "many") == 0
+    assert len(list((tmp_path / "many").glob("*.png"))) == 5
+    manifest = json.loads((tmp_path / "many" / "manifest.json").read_text())
+    assert manifest["variant"] == "dcgan" and str(out) in manifest["weights"]
+
+
+def test_sample_with_weights_of_another_variant_says_so(data, tmp_path, capsys):
+    out = tmp_path / "run"
+    run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 1, "--batch-size", 4, "--quiet", *TINY)
+    assert run_cli("sample", "wgan_gp", "--weights", out, "-o", tmp_path / "x.png") == 2
+    assert "dcgan weights, not wgan_gp" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp"])
+def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name, data, tmp_path):
+    variant_class = get_variant(name)
+    settings = TrainSettings(steps=6, batch_size=4, seed=3, device="cpu", sample_every=100, checkpoint_every=100)
+    sources = {"data": str(data)}
+
+    train(variant_class(variant_class.tiny_config()), sources, tmp_path / "straight", settings, show_progress=False)
+    first = train(variant_class(variant_class.tiny_config()), sources, tmp_path / "resumed", settings,
+                  show_progress=False, stop_after=4)
+    assert not first.finished and first.step == 4
+    second = train(variant_class(variant_class.tiny_config()), sources, tmp_path / "resumed", settings,
+                   resume=True, show_progress=False)
+    assert second.finished and second.step == 6
+
+    straight = torch.load(tmp_path / "straight" / CHECKPOINT, weights_only=True)
+    resumed = torch.load(tmp_path / "resumed" / CHECKPOINT, weights_only=True)
+    assert straight["step"] == resumed["step"] == 6
+    for net in straight["nets"]:
+        for key, value in straight["nets"][net].items():
+            assert torch.equal(value, resumed["nets"][net][key]), f"{net}.{key} differs"
+    for opt in straight["optimizers"]:
+        for index, state in straight["optimizers"][opt]["state"].items():
+            for key, value in state.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(resumed["optimizers"][opt]["state"][index][key]))
+    assert torch.equal(straight["rng"]["torch"], resumed["rng"]["torch"])
+    assert straight["streams"] == resumed["streams"]
+    straight_log = (tmp_path / "straight" / "metrics.jsonl").read_text().splitlines()
+    resumed_log = (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()
+    strip = lambda lines: [{k: v for k, v in json.loads(line).items() if k != "steps_per_s"} for line in lines]
+    assert strip(straight_log) == strip(resumed_log)
+
+
+def test_ctrl_c_saves_a_checkpoint_that_resumes(data, tmp_path):
+    """A real SIGINT to a real `ganzoo train` process."""
+    out = tmp_path / "run"
+    command = [sys.executable, "-m", "core.cli", "train", "dcgan", "--data", str(data), "--out", str(out),
+               "--steps", "100000", "--batch-size", "4", "--checkpoint-every", "100000", "--quiet", *TINY]
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        metrics = out / "metrics.jsonl"
+        while not (metrics.exists() and len(metrics.read_text().splitlines()) >= 3):
+            assert process.poll() is None, process.stdout.read()
+            assert time.monotonic() < deadline, "training did not start"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        output, _ = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 0, output
+    assert "--resume" in output
+    checkpoint = torch.load(out / CHECKPOINT, weights_only=True)
+    assert checkpoint["step"] >= 3
+    logged = len((out / "metrics.jsonl").read_text().splitlines())
+    assert logged == checkpoint["step"]  # nothing logged that the checkpoint does not hold
+
+    assert run_cli("train", "dcgan", "--out", out, "--resume", "--steps", checkpoint["step"] + 2, "--quiet") == 0
+    assert torch.load(out / CHECKPOINT, weights_only=True)["step"] == checkpoint["step"] + 2
+
+
+def test_resume_refuses_config_changes_and_missing_runs(data, tmp_path, capsys):
+    assert run_cli("train", "dcgan", "--out", tmp_path / "nothing", "--resume") == 2
+    assert "not a ganzoo run folder" in capsys.readouterr().err
+    out = tmp_path / "run"
+    run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 1, "--batch-size", 4, "--quiet", *TINY)
+    assert run_cli("train", "dcgan", "--out", out, "--resume", "--width", "8") == 2
+    assert "cannot change when resuming" in capsys.readouterr().err
+    assert run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 2, "--quiet", *TINY) == 2
+    assert "--resume" in capsys.readouterr().err
+
+
+def test_bad_inputs_get_clear_messages(tmp_path, capsys):
+    assert run_cli("train", "nosuchgan", "--data", tmp_path, "--out", tmp_path / "r") == 2
+    assert "Known variants" in capsys.readouterr().err
+    assert run_cli("train", "dcgan", "--data", tmp_path / "missing", "--out", tmp_path / "r") == 2
+    assert "no dataset at" in capsys.readouterr().err
+    assert run_cli("sample", "dcgan", "--weights", tmp_path / "empty-but-exists", "-o", tmp_path / "x.png") == 2
+    assert "neither an existing folder nor a Hub repo id" in capsys.readouterr().err
+    (tmp_path / "notweights").mkdir()
+    assert run_cli("sample", "dcgan", "--weights", tmp_path / "notweights", "-o", tmp_path / "x.png") == 2
+    assert "not a ganzoo weights folder" in capsys.readouterr().err
