@@ -1,0 +1,89 @@
+"""Weights folders: strict loading, clear errors, and the order in which weights are chosen."""
+
+import json
+import warnings
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from core.plugins import get_variant
+from core.weights import (CONFIG_FILE, RANDOM_SOURCE, WEIGHTS_FILE, RandomWeightsWarning, WeightsError,
+                          describe_default, load_folder, load_model, random_model, save_weights)
+
+DCGAN = get_variant("dcgan")
+
+
+@pytest.fixture
+def folder(tmp_path):
+    model = random_model(DCGAN, config=DCGAN.tiny_config())
+    return save_weights(tmp_path / "weights", model.variant, model.nets)
+
+
+def test_round_trip_in_float16_stays_close(tmp_path):
+    model = random_model(DCGAN, config=DCGAN.tiny_config())
+    save_weights(tmp_path / "half", model.variant, model.nets, dtype=torch.float16)
+    assert load_file(tmp_path / "half" / WEIGHTS_FILE)["generator.net.0.weight"].dtype == torch.float16
+    loaded = load_folder(tmp_path / "half")
+    z = torch.randn(4, 8)
+    with torch.no_grad():
+        assert torch.allclose(model.nets["generator"](z), loaded.nets["generator"](z), atol=1e-2)
+    assert loaded.nets["generator"].net[0].weight.dtype == torch.float32
+
+
+def test_missing_and_unexpected_keys_are_named(folder):
+    tensors = load_file(folder / WEIGHTS_FILE)
+    tensors.pop("generator.net.0.weight")
+    tensors["generator.extra.weight"] = torch.zeros(1)
+    save_file(tensors, folder / WEIGHTS_FILE)
+    with pytest.raises(WeightsError) as error:
+        load_folder(folder)
+    assert "generator.net.0.weight" in str(error.value) and "generator.extra.weight" in str(error.value)
+
+
+def test_wrong_shapes_are_named(folder):
+    info = json.loads((folder / CONFIG_FILE).read_text())
+    info["config"]["width"] = 8
+    (folder / CONFIG_FILE).write_text(json.dumps(info))
+    with pytest.raises(WeightsError, match="wrong shape"):
+        load_folder(folder)
+
+
+def test_corrupt_safetensors(folder):
+    (folder / WEIGHTS_FILE).write_bytes(b"\x00garbage" * 10)
+    with pytest.raises(WeightsError, match="corrupt or not a safetensors file"):
+        load_folder(folder)
+
+
+def test_config_of_another_variant_or_version(folder):
+    with pytest.raises(WeightsError, match="holds dcgan weights, not wgan_gp"):
+        load_folder(folder, variant_class=get_variant("wgan_gp"))
+    info = json.loads((folder / CONFIG_FILE).read_text())
+    info["config"]["attention"] = True
+    (folder / CONFIG_FILE).write_text(json.dumps(info))
+    with pytest.raises(WeightsError, match="does not know: attention"):
+        load_folder(folder)
+    (folder / CONFIG_FILE).write_text("{not json")
+    with pytest.raises(WeightsError, match="not valid JSON"):
+        load_folder(folder)
+
+
+def test_explicit_choice_wins_and_fails_loudly(folder, monkeypatch, tmp_path):
+    monkeypatch.setenv("GANZOO_WEIGHTS_DCGAN", str(folder))
+    assert load_model(DCGAN).source == f"local folder {folder}"
+    assert str(folder) in describe_default(DCGAN)
+    monkeypatch.setenv("GANZOO_WEIGHTS_DCGAN", str(tmp_path / "gone"))
+    with pytest.raises(WeightsError):  # never a silent fallback to other weights
+        load_model(DCGAN)
+
+
+def test_bundled_then_random(folder, monkeypatch):
+    monkeypatch.delenv("GANZOO_WEIGHTS_DCGAN", raising=False)
+    monkeypatch.setattr(DCGAN, "bundled_weights", classmethod(lambda cls: folder))
+    model = load_model(DCGAN)
+    assert model.source == "weights bundled with ganzoo" and not model.is_random
+    assert describe_default(DCGAN) == "bundled"
+    monkeypatch.setattr(DCGAN, "bundled_weights", classmethod(lambda cls: None))
+    with pytest.warns(RandomWeightsWarning, match="random weights"):
+        model = load_model(DCGAN)
+    assert model.is_random and model.source == RANDOM_SOURCE
