@@ -1,0 +1,89 @@
+"""The Gradio app, launched on a free local port and called through gradio_client: every
+registered variant's tab answers on /<variant name>."""
+
+import socket
+from pathlib import Path
+
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from core import testing, ui
+from core.plugins import registry
+from core.variant import ImageInput
+from core.weights import save_weights
+
+NAMES = sorted(registry())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_weights(tmp_path_factory):
+    """Weights of each variant's tiny config after two training steps, one folder each."""
+    folders = {}
+    for name in NAMES:
+        root = tmp_path_factory.mktemp(name)
+        ctx, _ = testing.trained_context(registry()[name].variant, root)
+        folders[name] = save_weights(root / "weights", ctx.variant, ctx.nets)
+    return folders
+
+
+@pytest.fixture(scope="module")
+def client(tiny_weights, tmp_path_factory):
+    monkeypatch = pytest.MonkeyPatch()
+    for name, folder in tiny_weights.items():
+        monkeypatch.setenv(f"GANZOO_WEIGHTS_{name.upper()}", str(folder))
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())  # no model cached by another test
+    from app import build_app
+
+    demo = build_app()
+    port = _free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
+    finally:
+        demo.close()
+        monkeypatch.undo()
+
+
+def test_every_variant_has_an_endpoint(client):
+    endpoints = client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    for name in NAMES:
+        assert f"/{name}" in endpoints
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_endpoint_returns_an_image_and_says_where_the_weights_came_from(client, name, tiny_weights, tmp_path):
+    variant = registry()[name].variant(registry()[name].variant.tiny_config())
+    arguments = []
+    for spec, value in zip(variant.inputs(), testing.input_values(variant).values()):
+        if isinstance(spec, ImageInput):
+            value.save(tmp_path / f"{spec.name}.png")
+            value = handle_file(str(tmp_path / f"{spec.name}.png"))
+        arguments.append(value)
+    image_path, weights = client.predict(*arguments, api_name=f"/{name}")
+    image = Image.open(image_path)
+    assert image.size[0] > 0 and image.mode in ("L", "RGB", "RGBA")
+    assert str(tiny_weights[name]) in weights
+
+
+def test_a_tab_without_trained_weights_says_so(monkeypatch):
+    from core.plugins import get_variant
+    from core.weights import random_model
+
+    model = random_model(get_variant("dcgan"))
+    assert "untrained, random weights" in ui.weights_line(model)
+    monkeypatch.delenv("GANZOO_WEIGHTS_DCGAN", raising=False)
+    assert "loaded on first use" in ui.weights_line(variant_class=get_variant("dcgan"))
+
+
+def test_building_the_app_loads_no_weights(monkeypatch):
+    from app import build_app
+
+    monkeypatch.setattr(ui, "load_model", lambda *a, **k: pytest.fail("weights loaded at start"))
+    assert build_app() is not None

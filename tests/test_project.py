@@ -1,0 +1,43 @@
+"""The repository as a product: README commands, Space metadata, requirements in step."""
+
+import re
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _front_matter() -> str:
+    text = (ROOT / "README.md").read_text()
+    assert text.startswith("---\n"), "a Space's README starts with YAML front matter"
+    return text.split("---\n")[1]
+
+
+def _requirement_names(lines) -> dict[str, str]:
+    parsed = {}
+    for line in lines:
+        line = line.split("#")[0].strip()
+        if line:
+            name = re.split(r"[<>=!~;\[ ]", line, maxsplit=1)[0].lower().replace("_", "-")
+            parsed[name] = line.replace(" ", "").lower().replace("_", "-")
+    return parsed
+
+
+def test_requirements_txt_matches_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert _requirement_names(project["dependencies"]) == _requirement_names(
+        (ROOT / "requirements.txt").read_text().splitlines())
+
+
+def test_readme_is_a_valid_gradio_space():
+    front = _front_matter()
+    for line in ("sdk: gradio", "app_file: app.py", 'python_version: "3.12"', "models:"):
+        assert line in front, line
+
+
+def test_readme_first_commands_start_the_app_and_run_the_tests():
+    body = (ROOT / "README.md").read_text().split("---\n", 2)[2]
+    commands = [line.strip() for line in body.splitlines() if line.startswith("    ")][:2]
+    assert commands[0].endswith("python app.py") and "pip install -e ." in commands[0]
+    assert commands[1].endswith("python -m pytest") and '".[test]"' in commands[1]
+    assert commands[1] in (ROOT / ".ci" / "run").read_text(), ".ci/run runs the README's test command"
