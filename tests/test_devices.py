@@ -1,0 +1,48 @@
+"""The CUDA paths (bfloat16 autocast, channels_last), exercised on the CPU: CPU autocast
+supports bfloat16, and channels_last is only a memory layout, so the code the GPU runs
+is run here too."""
+
+import pytest
+import torch
+
+from core import devices, training
+from core.devices import autocast_dtype, pick_device
+from core.losses import gradient_penalty
+from core.networks import DCGANDiscriminator
+from core.plugins import get_variant
+from core.testing import tiny_settings, tiny_sources
+
+
+def test_cpu_stays_float32_and_auto_picks_what_exists():
+    assert autocast_dtype(torch.device("cpu")) is None
+    assert pick_device("auto").type in ("cpu", "cuda", "mps")
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no usable CUDA GPU"):
+            pick_device("cuda")
+
+
+def test_gradient_penalty_is_float32_under_bfloat16_autocast():
+    critic = DCGANDiscriminator(16, 1, 4, norm=None, score_bias=False)
+    real, fake = torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert critic(real).dtype == torch.bfloat16  # autocast is really on
+        penalty = gradient_penalty(critic, real, fake)
+    assert penalty.dtype == torch.float32 and torch.isfinite(penalty)
+
+
+@pytest.mark.parametrize("name", ["dcgan", "wgan_gp"])
+def test_training_steps_under_the_gpu_settings(name, tmp_path, monkeypatch):
+    """The GPU's autocast and channels_last, applied on the CPU."""
+    monkeypatch.setattr(devices, "autocast_dtype", lambda device: torch.bfloat16)
+    monkeypatch.setattr(training, "uses_channels_last", lambda device: True)
+    variant = get_variant(name)(get_variant(name).tiny_config())
+    ctx, _ = training.setup_training(variant, tiny_sources(variant, tmp_path), tiny_settings())
+    weight = next(p for p in ctx.nets["discriminator"].parameters() if p.dim() == 4)
+    assert weight.is_contiguous(memory_format=torch.channels_last)
+    batch = ctx.next_batch()["image"]
+    assert batch.is_contiguous(memory_format=torch.channels_last)
+    for _ in range(2):
+        losses = variant.train_step(ctx)
+        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+    for net in ctx.nets.values():
+        assert all(p.dtype == torch.float32 for p in net.parameters())  # autocast never changes the weights
