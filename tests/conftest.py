@@ -28,3 +28,16 @@ os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
 # Bundled and Hub default weights are resolved only when a test asks for it.
 os.environ.setdefault("GANZOO_NO_DEFAULT_HUB", "1")
+
+
+import pytest  # noqa: E402  (the environment above must be set before anything else is imported)
+
+from hub_server import FakeHub  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory):
+    """The fake Hub on HUB_PORT (where HF_ENDPOINT points), shared by the whole session."""
+    server = FakeHub(HUB_PORT, tmp_path_factory.mktemp("hub")).start()
+    yield server
+    server.stop()
