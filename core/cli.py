@@ -17,6 +17,7 @@ from pathlib import Path
 
 from core import __version__
 
+DEFAULT_REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 TRAIN_FLAGS = {"steps", "epochs", "batch_size", "seed", "device", "sample_every", "checkpoint_every",
                "resume", "out", "data", "lr"}
 
@@ -106,6 +107,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
     train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500)")
     train.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (500)")
+    train.add_argument("--eval-every", type=int, default=None,
+                       help="for digit data: score with the judge every N steps and keep the best weights in OUT/best")
+    train.add_argument("--eval-samples", type=int, default=None, help="images per evaluation (2000)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     if variant_class is not None:
         for role in variant_class.data_roles:
@@ -131,6 +135,16 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     push.add_argument("--branch", help="upload to this branch (default main)")
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="Hub token (default: the one from `hf auth login` or HF_TOKEN)")
+
+    evaluate = commands.add_parser("eval", help="measure a model's quality with the digit judge, offline")
+    evaluate.add_argument("variant", metavar="VARIANT")
+    evaluate.add_argument("--weights", help="as for sample (default: the variant's default weights)")
+    evaluate.add_argument("-n", "--samples", type=int, default=10_000, help="generated images (10000)")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--real", default=str(DEFAULT_REAL), help="real digits to compare with (MNIST)")
+    evaluate.add_argument("--data", help="input images for variants that translate (CycleGAN: UCI digits)")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--json", type=Path, help="also write the figures here")
 
     importer = commands.add_parser("import", help="convert another project's checkpoint to ganzoo weights")
     importer.add_argument("variant", metavar="VARIANT")
@@ -171,7 +185,7 @@ def cmd_train(args) -> None:
                  if k.startswith("config__") and v is not None}
     sources = {k.removeprefix("data__"): v for k, v in vars(args).items() if k.startswith("data__") and v}
     settings_given = {k: getattr(args, k) for k in ("steps", "epochs", "batch_size", "seed", "device",
-                                                   "sample_every", "checkpoint_every")
+                                                   "sample_every", "checkpoint_every", "eval_every", "eval_samples")
                       if getattr(args, k) is not None}
     if args.resume:
         info = read_run_info(args.out)
@@ -261,6 +275,21 @@ def cmd_push(args) -> None:
           f"--weights {args.repo_id}@{commit[:12]}")
 
 
+def cmd_eval(args) -> None:
+    from core.devices import pick_device
+    from core.evaluation import evaluate, format_report
+    from core.plugins import get_variant
+    from core.weights import load_model
+
+    variant_class = get_variant(args.variant)
+    model = load_model(variant_class, args.weights, pick_device(args.device))
+    print(f"weights: {model.source}", file=sys.stderr)
+    figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device)
+    print(format_report(variant_class.name, figures))
+    if args.json:
+        args.json.write_text(json.dumps({"variant": variant_class.name, "weights": model.source, **figures}, indent=2))
+
+
 def cmd_import(args) -> None:
     from core.plugins import get_variant
 
@@ -271,12 +300,14 @@ def cmd_import(args) -> None:
     print(f"wrote ganzoo weights to {out}; use them with: ganzoo sample {variant_class.name} --weights {out}")
 
 
-COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "push": cmd_push, "import": cmd_import}
+COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "push": cmd_push, "import": cmd_import,
+            "eval": cmd_eval}
 
 
 def main(argv: list[str] | None = None) -> int:
     from core.data import DataError
     from core.images import BadImageError
+    from core.judge import JudgeError
     from core.plugins import DuplicateVariantError, UnknownVariantError
     from core.training import TrainingError
     from core.weights import WeightsError
@@ -285,7 +316,7 @@ def main(argv: list[str] | None = None) -> int:
     # Warnings (random weights, a skipped plugin) read as one plain line on a terminal.
     warnings.formatwarning = lambda message, category, *rest: f"ganzoo: warning: {message}\n"
     expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
-                WeightsError, FileNotFoundError, NotImplementedError, ValueError)
+                WeightsError, JudgeError, FileNotFoundError, NotImplementedError, ValueError)
     try:
         args = build_parser(argv).parse_args(argv)
         COMMANDS[args.command](args)

@@ -50,6 +50,8 @@ class TrainSettings:
     device: str = "auto"
     sample_every: int = 500
     checkpoint_every: int = 500
+    eval_every: int = 0  # score with the digit judge every N steps and keep the best weights; 0: off
+    eval_samples: int = 2000
 
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:
@@ -257,6 +259,12 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     metrics_path = out / "metrics.jsonl"
     _truncate_metrics(metrics_path, after_step=ctx.step)
 
+    evaluator = None
+    if settings.eval_every:
+        from core.evaluation import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(variant, datasets, sources, settings.eval_samples)
+    best = read_best(out)
     total = settings.total_steps(len(datasets["data"]))
     preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
     start_step = ctx.step
@@ -276,6 +284,12 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
             _check_finite(last, variant.name)
             elapsed = time.perf_counter() - started
             last["steps_per_s"] = round((ctx.step - start_step) / max(elapsed, 1e-9), 3)
+            if evaluator is not None and ctx.step % settings.eval_every == 0:
+                figures = evaluator(ctx)
+                last.update({f"eval_{k}": round(v, 5) for k, v in figures.items()
+                             if k in ("fd", "classifier_is", "label_accuracy")})
+                if evaluator.better(figures[evaluator.metric], best and best["value"]):
+                    best = save_best(out, ctx, evaluator.metric, figures)
             metrics_file.write(json.dumps(last) + "\n")
             metrics_file.flush()
             bar.update(1)
@@ -296,6 +310,19 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     if ctx.step == start_step and not (out / CHECKPOINT).exists():
         save_checkpoint(out, ctx)
     return TrainResult(out, ctx.step, finished, last)
+
+
+def read_best(out: Path) -> dict | None:
+    path = out / "best" / "best.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def save_best(out: Path, ctx: TrainContext, metric: str, figures: dict) -> dict:
+    """The best inference weights so far, as a weights folder any command can load."""
+    best = {"step": ctx.step, "metric": metric, "value": figures[metric], "figures": figures}
+    save_weights(out / "best", ctx.variant, ctx.nets)
+    atomic_write_text(out / "best" / "best.json", json.dumps(best, indent=2))
+    return best
 
 
 def _check_finite(metrics: dict, name: str) -> None:

@@ -198,6 +198,17 @@ class Variant:
         """(width, height) of each image ``generate`` returns for these input values."""
         return (self.config.image_size, self.config.image_size)
 
+    # ---- evaluation ------------------------------------------------------------------------
+    # The figure that picks the best checkpoint during training, and whether lower is better.
+    selection_metric: ClassVar[tuple[str, str]] = ("fd", "min")
+    # The data role whose images are the real reference of the quality figures.
+    evaluation_reference_role: ClassVar[str] = "data"
+
+    def evaluation_batches(self, model, n: int, seed: int, data=None):
+        """Yield (images in [-1, 1], labels they should have or None) until about n images,
+        for ``core.evaluation``. ``data`` is an ImageSet for variants that translate images."""
+        raise NotImplementedError(f"{self.name} does not say how to evaluate it")
+
     # ---- importing and publishing ---------------------------------------------------------
     @classmethod
     def import_checkpoint(cls, path: Path, out: Path) -> Path:
@@ -270,3 +281,10 @@ class NoiseToImage(Variant):
 
         z = noise(int(n), self.config.latent_dim, int(seed), model.device)
         return Generated(to_pil_list(model.nets["generator"](z)))
+
+    def evaluation_batches(self, model, n: int, seed: int, data=None, batch_size: int = 500):
+        from core.sampling import noise
+
+        for start in range(0, n, batch_size):
+            z = noise(min(batch_size, n - start), self.config.latent_dim, seed * 1_000_003 + start, model.device)
+            yield model.nets["generator"](z), None

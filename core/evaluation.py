@@ -1,0 +1,155 @@
+"""Measuring a model offline with the digit judge (core/judge.py).
+
+Figures, each beside its real-data reference:
+- ``fd``: Frechet distance between the judge's features of generated and real images
+  (``fd_real_floor``: the same between two disjoint halves of the real data);
+- ``classifier_is``: the Inception score with the judge as classifier (``classifier_is_real``);
+- ``label_accuracy``: where the variant says which label each image should have (the
+  conditional GAN's requested class, CycleGAN's source digit), the share the judge agrees.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from core.data import ImageSet, load_images
+from core.judge import DigitJudge, load_judge
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^1/2), in float64.
+
+    Tr((C_a C_b)^1/2) is the sum of square roots of the eigenvalues of the symmetric
+    S C_b S with S = C_a^1/2, which avoids a general (non-symmetric) matrix square root.
+    """
+    a, b = a.double(), b.double()
+    mu_a, mu_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    values, vectors = torch.linalg.eigh(cov_a)
+    root_a = vectors @ torch.diag(values.clamp(min=0).sqrt()) @ vectors.T
+    cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
+    return float((mu_a - mu_b).pow(2).sum() + cov_a.trace() + cov_b.trace() - 2 * cross)
+
+
+def inception_score(probabilities: torch.Tensor, splits: int = 10) -> float:
+    """exp(E_x KL(p(y|x) || p(y))), the mean over ``splits`` equal parts as usual."""
+    scores = []
+    for part in probabilities.double().chunk(splits):
+        marginal = part.mean(0, keepdim=True)
+        kl = (part * (part.clamp_min(1e-12).log() - marginal.clamp_min(1e-12).log())).sum(1).mean()
+        scores.append(math.exp(float(kl)))
+    return sum(scores) / len(scores)
+
+
+@dataclass
+class JudgeOutputs:
+    features: torch.Tensor
+    probabilities: torch.Tensor
+
+
+@torch.no_grad()
+def judge_images(judge: DigitJudge, batches) -> JudgeOutputs:
+    features, probabilities = [], []
+    for images in batches:
+        f = judge.features(images.to(next(judge.parameters()).device))
+        features.append(f.cpu())
+        probabilities.append(judge.head(f).softmax(1).cpu())
+    return JudgeOutputs(torch.cat(features), torch.cat(probabilities))
+
+
+def as_float_images(images: ImageSet) -> torch.Tensor:
+    return images.images.float() / 127.5 - 1
+
+
+class Reference:
+    """The real data's judge outputs and figures, computed once per evaluation or run."""
+
+    def __init__(self, judge: DigitJudge, real: ImageSet):
+        self.judge = judge
+        self.outputs = judge_images(judge, as_float_images(real).split(500))
+        half = len(real) // 2
+        self.figures = {
+            "fd_real_floor": frechet_distance(self.outputs.features[:half], self.outputs.features[half:2 * half]),
+            "classifier_is_real": inception_score(self.outputs.probabilities),
+        }
+        if real.class_names != ["all"]:
+            predicted = self.outputs.probabilities.argmax(1)
+            self.figures["label_accuracy_real"] = float((predicted == real.labels).float().mean())
+
+
+def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None) -> dict:
+    """The figures for one model; ``data`` feeds variants that translate images."""
+    images, labels = [], []
+    was_training = {name: net.training for name, net in model.nets.items()}
+    for net in model.nets.values():
+        net.eval()
+    try:
+        with torch.no_grad():
+            for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data):
+                images.append(batch.float().cpu())
+                if batch_labels is not None:
+                    labels.append(batch_labels.cpu())
+    finally:
+        for name, net in model.nets.items():
+            net.train(was_training[name])
+    outputs = judge_images(reference.judge, images)
+    figures = {
+        "samples": len(outputs.features),
+        "fd": frechet_distance(outputs.features, reference.outputs.features),
+        "classifier_is": inception_score(outputs.probabilities),
+    }
+    if labels:
+        figures["label_accuracy"] = float((outputs.probabilities.argmax(1) == torch.cat(labels)).float().mean())
+    return {**figures, **reference.figures}
+
+
+def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_source: str | None = None,
+             device="cpu") -> dict:
+    judge = load_judge(device=device)
+    reference = Reference(judge, load_images(real_source, 28, 1))
+    data = None
+    if data_source is not None:
+        config = model.variant.config
+        data = load_images(data_source, config.image_size, config.channels)
+    return evaluate_model(model, reference, n, seed, data)
+
+
+def format_report(name: str, figures: dict) -> str:
+    rows = [("variant", name)]
+    pairs = [("fd", "fd_real_floor", "Frechet distance (judge features)", "real-vs-real floor"),
+             ("classifier_is", "classifier_is_real", "classifier Inception score", "real data"),
+             ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data")]
+    rows.append(("samples", str(figures.get("samples"))))
+    for key, ref, label, ref_label in pairs:
+        if key in figures:
+            rows.append((label, f"{figures[key]:.3f}  ({ref_label}: {figures.get(ref, float('nan')):.3f})"))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
+
+
+class TrainingEvaluator:
+    """Scores the model every ``eval_every`` steps during training; ``core.training`` keeps
+    the best weights by the variant's ``selection_metric`` in ``<run>/best/`` (GAN quality
+    often peaks and then degrades). Uses only seeded noise of its own: a resumed run stays
+    identical to an uninterrupted one."""
+
+    def __init__(self, variant, datasets: dict, sources: dict, n: int):
+        role = variant.evaluation_reference_role
+        self.reference = Reference(load_judge(), load_images(sources[role], 28, 1))
+        self.data = datasets["data"] if role != "data" else None  # translators' input domain
+        self.n = n
+        self.metric, self.mode = variant.selection_metric
+
+    def __call__(self, ctx) -> dict:
+        from core.variant import Model
+
+        nets = {name: ctx.nets[name] for name in ctx.variant.inference_networks}
+        return evaluate_model(Model(ctx.variant, nets, ctx.device, "training"), self.reference, self.n, 0, self.data)
+
+    def better(self, value: float, best: float | None) -> bool:
+        if best is None:
+            return True
+        return value < best if self.mode == "min" else value > best
