@@ -305,6 +305,17 @@ COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "push": 
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # Warnings (random weights, a skipped plugin) read as one plain line on a terminal.
+    formatwarning = warnings.formatwarning
+    warnings.formatwarning = lambda message, category, *rest: f"ganzoo: warning: {message}\n"
+    try:
+        return _run(argv)
+    finally:
+        warnings.formatwarning = formatwarning
+
+
+def _run(argv: list[str]) -> int:
     from core.data import DataError
     from core.images import BadImageError
     from core.judge import JudgeError
@@ -312,9 +323,6 @@ def main(argv: list[str] | None = None) -> int:
     from core.training import TrainingError
     from core.weights import WeightsError
 
-    argv = list(sys.argv[1:] if argv is None else argv)
-    # Warnings (random weights, a skipped plugin) read as one plain line on a terminal.
-    warnings.formatwarning = lambda message, category, *rest: f"ganzoo: warning: {message}\n"
     expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
                 WeightsError, JudgeError, FileNotFoundError, NotImplementedError, ValueError)
     try:
