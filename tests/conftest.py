@@ -32,6 +32,10 @@ os.environ.setdefault("GANZOO_NO_DEFAULT_HUB", "1")
 
 import pytest  # noqa: E402  (the environment above must be set before anything else is imported)
 
+import network_guard  # noqa: E402
+
+network_guard.install()
+
 from hub_server import FakeHub  # noqa: E402
 
 

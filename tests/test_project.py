@@ -41,3 +41,16 @@ def test_readme_first_commands_start_the_app_and_run_the_tests():
     assert commands[0].endswith("python app.py") and "pip install -e ." in commands[0]
     assert commands[1].endswith("python -m pytest") and '".[test]"' in commands[1]
     assert commands[1] in (ROOT / ".ci" / "run").read_text(), ".ci/run runs the README's test command"
+
+
+def test_the_suite_cannot_reach_beyond_loopback():
+    import socket
+
+    import pytest
+
+    from network_guard import NetworkAccessInTests
+
+    with pytest.raises(NetworkAccessInTests, match="8.8.8.8"):
+        socket.create_connection(("8.8.8.8", 53), timeout=1)
+    with pytest.raises(NetworkAccessInTests, match="huggingface.co"):
+        socket.getaddrinfo("huggingface.co", 443)
