@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
+BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+
 # --------------------------------------------------------------------------- inputs
 # Declarative descriptions of a variant's inference inputs. The app turns each into a
 # Gradio component and the CLI into a flag named after `name`.
@@ -145,7 +147,11 @@ class Variant:
 
     @classmethod
     def bundled_weights(cls) -> Path | None:
-        """The folder of weights shipped with the plugin, if any (config.json + model.safetensors)."""
+        """The folder of weights shipped with the plugin, if any (config.json + model.safetensors).
+        Built-in variants ship theirs in the repository's weights/<name>/; a third-party
+        plugin returns a folder inside its own package."""
+        if cls.__module__.startswith("plugins."):
+            return BUNDLED_WEIGHTS / cls.name
         return None
 
     # ---- networks and training (required) -----------------------------------------------

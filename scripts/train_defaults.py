@@ -1,0 +1,140 @@
+"""Reproduce the bundled default weights in weights/<variant>/ from ../shared/data.
+
+    python scripts/train_defaults.py                 # every variant with a recipe
+    python scripts/train_defaults.py dcgan cgan      # some of them
+    python scripts/train_defaults.py --export-only   # re-export and re-measure finished runs
+
+Each variant is trained with the project's own CLI (`ganzoo train`, fixed seed, CPU, the
+judge scoring every few hundred steps); the best checkpoint by the judge is exported in
+float16 where the outputs stay within FLOAT16_TOLERANCE of float32 (else float32), measured
+with `ganzoo eval` on 10,000 samples, and described in a model card with the command, the
+steps and the figures. Runs live in runs/defaults/ and resume if interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from core.hub import model_card  # noqa: E402
+from core.plugins import get_variant  # noqa: E402
+from core.weights import load_folder, save_weights  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+MNIST = str(SHARED / "mnist")
+UCI = str(SHARED / "uci-digits" / "digits.csv.gz")
+RUNS = ROOT / "runs" / "defaults"
+FLOAT16_TOLERANCE = 2 / 255  # largest pixel difference allowed, on the [-1, 1] scale: one grey level
+
+# variant -> (data flags, config flags, training flags). Sized for a 2-core CPU.
+RECIPES = {
+    "dcgan": (["--data", MNIST], ["--width", "32"], ["--steps", "3000"]),
+    "wgan_gp": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
+    "cgan": (["--data", MNIST], ["--width", "32"], ["--steps", "3000"]),
+    "lsgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
+    "wgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
+    "gan": (["--data", MNIST], [], ["--steps", "3000"]),
+    "began": (["--data", MNIST], [], ["--steps", "2000"]),
+    "cyclegan": (["--data", UCI, "--data-b", MNIST],
+                 ["--image-size", "32", "--channels", "1", "--width", "16", "--n-blocks", "3"],
+                 ["--steps", "2000", "--batch-size", "16"]),
+}
+COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "250", "--eval-samples", "2000",
+          "--sample-every", "250", "--checkpoint-every", "250"]
+EVAL = {"cyclegan": ["--data", UCI]}
+
+
+def ganzoo(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, check=True, **kwargs)
+
+
+def train_command(name: str) -> list[str]:
+    data, config, training = RECIPES[name]
+    common = list(COMMON)
+    if "--batch-size" in training:  # the recipe's own batch size wins
+        i = common.index("--batch-size")
+        del common[i:i + 2]
+    return ["train", name, *data, "--out", str(RUNS / name), *common, *training, *config]
+
+
+def export(name: str, run: Path) -> dict:
+    source = run / "best" if (run / "best" / "model.safetensors").exists() else run
+    model = load_folder(source)
+    target = ROOT / "weights" / name
+    save_weights(target, model.variant, model.nets, dtype=torch.float16)
+    half = load_folder(target)
+    error = _largest_difference(model, half)
+    dtype = "float16"
+    if error > FLOAT16_TOLERANCE:
+        save_weights(target, model.variant, model.nets, dtype=torch.float32)
+        dtype = "float32"
+    return {"exported_from": str(source.relative_to(ROOT)), "dtype": dtype, "float16_max_pixel_error": error}
+
+
+def _largest_difference(a, b) -> float:
+    from core.testing import input_values
+
+    values = input_values(a.variant)
+    values.update({"n": 16} if "n" in values else {})
+    with torch.no_grad():
+        first, second = a.generate(**values).images, b.generate(**values).images
+    return max(float((torch.tensor(list(x.tobytes())) - torch.tensor(list(y.tobytes()))).abs().max()) / 127.5
+               for x, y in zip(first, second))
+
+
+def measure(name: str) -> dict:
+    target = ROOT / "weights" / name
+    ganzoo("eval", name, "--weights", str(target), "--json", str(target / "eval.json"), *EVAL.get(name, []),
+           "--device", "cpu")
+    return json.loads((target / "eval.json").read_text())
+
+
+def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
+    target = ROOT / "weights" / name
+    info = json.loads((target / "config.json").read_text())
+    card = model_card(run, info, f"bundled/{name}")
+    command = "python scripts/train_defaults.py " + name
+    lines = [card, "## Reproduce", "", "```bash", command,
+             "# which runs: ganzoo " + shlex.join(train_command(name)).replace(str(ROOT.parent) + "/", "../"),
+             "```", "",
+             f"Exported from `{exported['exported_from']}` (best by the judge during training) in "
+             f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
+             "", "## Quality, measured offline with the project's digit judge", "",
+             "| figure | value |", "| --- | --- |"]
+    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
+              for k, v in figures.items() if k not in ("variant", "weights")]
+    (target / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("names", nargs="*", default=list(RECIPES))
+    parser.add_argument("--export-only", action="store_true")
+    args = parser.parse_args()
+    if not Path(MNIST).exists():
+        sys.exit(f"needs the real data in {SHARED} (see shared/data/README.md)")
+    for name in args.names:
+        get_variant(name)  # an unknown name fails here, before any training
+        run = RUNS / name
+        if not args.export_only:
+            resuming = (run / "checkpoints" / "last.pt").exists()
+            command = ["train", name, "--out", str(run), "--resume"] if resuming else train_command(name)
+            ganzoo(*command, "--quiet", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        exported = export(name, run)
+        figures = measure(name)
+        write_card(name, run, figures, exported)
+        print(json.dumps({"variant": name, **exported, **figures}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
