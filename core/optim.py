@@ -15,3 +15,17 @@ def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+def linear_decay(step: int, start: int, length: int) -> float:
+    """The learning-rate factor of "constant, then linear decay to zero" (CycleGAN, pix2pix):
+    1 until ``start``, then falling linearly to 0 at ``start + length``. A function of the step
+    alone, so a resumed run gets the same rate as an uninterrupted one."""
+    if step <= start:
+        return 1.0
+    return max(0.0, 1.0 - (step - start) / max(1, length))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr

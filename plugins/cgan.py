@@ -1,0 +1,178 @@
+"""Conditional GAN (Mirza and Osindero 2014) in DCGAN form: the class label is joined, one-hot,
+to the generator's noise and, as a map of one-hot channels, to the discriminator's image.
+
+The class names come from the training data (folder names, or 0-9 for digit sets) and are
+stored in the config, so config.json says which label each index means and the class picker
+can be built before the weights load.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from core.hookspecs import hookimpl
+from core.losses import bce_d_loss, bce_g_loss
+from core.networks import DCGANDiscriminator, DCGANGenerator
+from core.optim import adam_per_network, step
+from core.variant import Choice, Generated, Seed, Slider, Variant
+
+ALL = "all"  # the class picker's choice for one row of images per class
+
+
+@dataclass
+class CGANConfig:
+    image_size: int = 28  # 28, 32, 64 ... (4 to 7 times a power of two)
+    channels: int = 1
+    latent_dim: int = 100
+    width: int = 64  # channels of the generator's last and the discriminator's first layer
+    num_classes: int = 10  # set from the training data
+    class_names: list[str] = field(default_factory=list)  # set from the training data; empty: "0", "1", ...
+    lr: float = 2e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
+# --------------------------------------------------------------------------- networks
+
+
+def one_hot(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return F.one_hot(labels, num_classes).float()
+
+
+class ConditionalGenerator(nn.Module):
+    """(z, label) -> image: DCGAN's generator on the noise with the label's one-hot vector appended."""
+
+    def __init__(self, latent_dim: int, num_classes: int, image_size: int, channels: int, width: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = DCGANGenerator(latent_dim + num_classes, image_size, channels, width)
+
+    def forward(self, z: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([z, one_hot(labels, self.num_classes).to(z.dtype)], dim=1))
+
+
+class ConditionalDiscriminator(nn.Module):
+    """(image, label) -> logit: DCGAN's discriminator with one constant channel per class
+    (1 for the image's class, 0 elsewhere) stacked on the image."""
+
+    def __init__(self, num_classes: int, image_size: int, channels: int, width: int):
+        super().__init__()
+        self.num_classes = num_classes
+        self.net = DCGANDiscriminator(image_size, channels, width, norm="batch", extra_channels=num_classes)
+
+    def forward(self, image: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        maps = one_hot(labels, self.num_classes).to(image.dtype)[:, :, None, None]
+        return self.net(image, maps.expand(-1, -1, *image.shape[-2:]))
+
+
+class CGAN(Variant):
+    name = "cgan"
+    title = "Conditional GAN"
+    paper = ("Mirza, Osindero: Conditional Generative Adversarial Nets, 2014. "
+             "https://arxiv.org/abs/1411.1784")
+    description = ("Pick the class to draw. The class label is given to both networks: one-hot next to "
+                   "the generator's noise, and as label channels next to the discriminator's image, so "
+                   "the generator learns each class separately. DCGAN's networks and losses otherwise. "
+                   "With *all*, each row is one class and each column one noise vector: the columns "
+                   "show what the noise keeps (slant, thickness) while the label changes.")
+    Config = CGANConfig
+
+    @classmethod
+    def tiny_config(cls):
+        return CGANConfig(image_size=16, channels=1, latent_dim=8, width=4, num_classes=2)
+
+    # ---- data: the class names come from the dataset ---------------------------------------
+    def prepare_data(self, sources):
+        from core.data import DataError
+
+        datasets = super().prepare_data(sources)
+        data = datasets["data"]
+        names = [str(name) for name in data.class_names]
+        if len(names) < 2:
+            raise DataError(f"cgan needs labelled images of at least two classes; {data.source} has "
+                            f"{len(names)} class ({', '.join(names)}). Put each class's images in its "
+                            f"own sub-folder (DIR/<class name>/*.png), or use a labelled set such as "
+                            f"an MNIST folder with its labels file.")
+        if ALL in names:
+            raise DataError(f"{data.source} has a class named {ALL!r}, which the class picker uses for "
+                            f"'every class'; rename that sub-folder")
+        if self.config.class_names and list(self.config.class_names) != names:
+            raise DataError(f"the config's class names ({', '.join(self.config.class_names)}) differ from "
+                            f"the data's ({', '.join(names)}): resume a run with the data it was "
+                            f"started on, or leave --class-names out")
+        self.config.num_classes, self.config.class_names = len(names), names
+        return datasets
+
+    def class_names(self) -> list[str]:
+        return list(self.config.class_names) or [str(i) for i in range(self.config.num_classes)]
+
+    # ---- networks and training -------------------------------------------------------------
+    def build_networks(self):
+        c = self.config
+        return {"generator": ConditionalGenerator(c.latent_dim, c.num_classes, c.image_size, c.channels, c.width),
+                "discriminator": ConditionalDiscriminator(c.num_classes, c.image_size, c.channels, c.width)}
+
+    def build_optimizers(self, nets):
+        return adam_per_network(nets, self.config.lr, self.config.betas)
+
+    def train_step(self, ctx):
+        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+        batch = ctx.next_batch()
+        real, labels = batch["image"], batch["label"]
+        z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
+        # Generated images get the labels of the real batch: the classes in the data's proportions.
+        with ctx.autocast():
+            fake = G(z, labels)
+            loss_d = bce_d_loss(D(real, labels), D(fake.detach(), labels))
+        step(ctx.optimizers["discriminator"], loss_d)
+        with ctx.autocast():
+            loss_g = bce_g_loss(D(fake, labels))
+        step(ctx.optimizers["generator"], loss_g)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+
+    def preview(self, nets, batches, seed=0):
+        """One row per class (the first 10), the same noise in each column."""
+        from core.sampling import noise
+
+        shown = min(self.config.num_classes, 10)
+        device = next(nets["generator"].parameters()).device
+        z = noise(shown, self.config.latent_dim, seed, device).repeat(shown, 1)
+        labels = torch.arange(shown, device=device).repeat_interleave(shown)
+        with torch.no_grad():
+            return nets["generator"](z, labels)
+
+    # ---- inference -------------------------------------------------------------------------
+    def inputs(self):
+        names = self.class_names()
+        return [
+            Choice("label", "Class", f"Which class to draw: one of {', '.join(names)}, or '{ALL}' for "
+                                     f"one row per class.", ALL, choices=(ALL, *names)),
+            Slider("per_class", "Images per class", "How many images of each chosen class.", 8, 1, 32, 1),
+            Seed(),
+        ]
+
+    def generate(self, model, progress=None, label: str = ALL, per_class: int = 8, seed: int = 0):
+        from core.images import to_pil_list
+        from core.sampling import noise
+
+        names = self.class_names()
+        label, per_class = str(label), int(per_class)
+        if label != ALL and label not in names:
+            raise ValueError(f"unknown class {label!r}: this model knows {', '.join(names)} (or '{ALL}')")
+        if per_class < 1:
+            raise ValueError(f"per_class must be at least 1, not {per_class}")
+        chosen = list(range(len(names))) if label == ALL else [names.index(label)]
+        # The same noise for every class: one class alone gives exactly its row of "all".
+        z = noise(per_class, self.config.latent_dim, int(seed), model.device).repeat(len(chosen), 1)
+        labels = torch.tensor(chosen, device=model.device).repeat_interleave(per_class)
+        images = to_pil_list(model.nets["generator"](z, labels))
+        return Generated(images, captions=[names[i] for i in labels.tolist()],
+                         columns=per_class if label == ALL else None)
+
+
+@hookimpl
+def register_variants(register):
+    register(CGAN)

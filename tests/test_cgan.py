@@ -1,0 +1,103 @@
+"""The conditional GAN: class names flow from the data into the config and the class picker,
+the chosen label is honoured, and a folder of its captioned images reads back as a dataset."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from core import testing
+from core.data import DataError, load_images
+from core.training import setup_training
+from core.weights import load_folder, random_model, save_weights
+from plugins.cgan import ALL, CGAN, CGANConfig
+
+MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
+NAMES = ["cat", "dog", "eel"]
+
+
+def tiny(**overrides) -> CGANConfig:
+    return CGANConfig(**{**vars(CGAN.tiny_config()), "num_classes": 3, "class_names": list(NAMES), **overrides})
+
+
+def test_class_names_come_from_the_data_and_reach_config_json(tmp_path):
+    variant = CGAN(CGAN.tiny_config())
+    data = testing.make_image_folder(tmp_path / "data", 16, 1, classes=("apple", "pear", "plum"), per_class=2)
+    ctx, _ = setup_training(variant, {"data": str(data)}, testing.tiny_settings())
+    assert variant.config.class_names == ["apple", "pear", "plum"]
+    assert variant.config.num_classes == 3
+    variant.train_step(ctx)
+    save_weights(tmp_path / "weights", variant, ctx.nets)
+    loaded = load_folder(tmp_path / "weights", "cpu", CGAN)
+    assert loaded.config.class_names == ["apple", "pear", "plum"]
+    label = next(spec for spec in loaded.variant.inputs() if spec.name == "label")
+    assert tuple(label.choices) == (ALL, "apple", "pear", "plum")
+
+
+def test_one_class_gives_per_class_images_captioned_with_it():
+    model = random_model(CGAN, config=tiny())
+    result = model.generate(label="dog", per_class=5, seed=3)
+    assert len(result.images) == 5
+    assert result.captions == ["dog"] * 5
+
+
+def test_all_gives_one_row_per_class_and_each_row_is_that_class_alone():
+    model = random_model(CGAN, config=tiny())
+    everything = model.generate(label=ALL, per_class=4, seed=1)
+    assert len(everything.images) == 12 and everything.columns == 4
+    assert everything.captions == [name for name in NAMES for _ in range(4)]
+    for row, name in enumerate(NAMES):
+        alone = model.generate(label=name, per_class=4, seed=1)
+        assert [im.tobytes() for im in alone.images] == [im.tobytes() for im in everything.images[row * 4:row * 4 + 4]]
+    # The label changes the images: the rows of different classes differ.
+    assert everything.images[0].tobytes() != everything.images[4].tobytes()
+
+
+def test_unknown_label_is_an_error_listing_the_classes():
+    model = random_model(CGAN, config=tiny())
+    with pytest.raises(ValueError, match="cat, dog, eel"):
+        model.generate(label="fox")
+
+
+def test_default_config_names_classes_by_index():
+    names = [spec for spec in CGAN().inputs() if spec.name == "label"][0].choices
+    assert tuple(names) == (ALL, *[str(i) for i in range(10)])
+
+
+def test_captioned_images_read_back_as_a_labelled_dataset(tmp_path):
+    """The layout of `ganzoo sample cgan --out-dir DIR`: DIR/<caption>/NNNN.png."""
+    model = random_model(CGAN, config=tiny())
+    result = model.generate(label=ALL, per_class=3, seed=0)
+    for index, (image, caption) in enumerate(zip(result.images, result.captions)):
+        (tmp_path / caption).mkdir(exist_ok=True)
+        image.save(tmp_path / caption / f"{index:04d}.png")
+    data = load_images(tmp_path, model.config.image_size, model.config.channels)
+    assert data.class_names == NAMES
+    assert data.labels.tolist() == [NAMES.index(c) for c in result.captions]
+    original = torch.stack([torch.frombuffer(bytearray(im.tobytes()), dtype=torch.uint8) for im in result.images])
+    assert torch.equal(data.images.flatten(1), original)
+    # ... and a cgan trained on it takes the same class names.
+    variant = CGAN(CGAN.tiny_config())
+    variant.prepare_data({"data": str(tmp_path)})
+    assert variant.config.class_names == NAMES
+
+
+def test_unlabelled_data_is_refused_with_a_hint(tmp_path):
+    flat = testing.make_image_folder(tmp_path, 16, 1, classes=("x",), per_class=2) / "x"  # images, no sub-folders
+    with pytest.raises(DataError, match="sub-folder"):
+        CGAN(CGAN.tiny_config()).prepare_data({"data": str(flat)})
+
+
+def test_resuming_on_other_classes_is_refused(tmp_path):
+    data = testing.make_image_folder(tmp_path / "data", 16, 1, classes=("a", "b"), per_class=2)
+    with pytest.raises(DataError, match="differ"):
+        CGAN(tiny()).prepare_data({"data": str(data)})
+
+
+@pytest.mark.skipif(not MNIST.exists(), reason="needs ../shared/data/mnist (the MNIST test split)")
+def test_mnist_labels_become_digit_class_names():
+    variant = CGAN(CGANConfig(num_classes=2))
+    datasets = variant.prepare_data({"data": str(MNIST)})
+    assert variant.config.class_names == [str(i) for i in range(10)]
+    assert variant.config.num_classes == 10
+    assert int(datasets["data"].labels.max()) == 9
