@@ -2,8 +2,9 @@
 variant's size, and a ``BatchStream`` hands out seeded, resumable batches in [-1, 1].
 
 Sources: a torchvision dataset name (downloaded where the network allows), a folder of
-images (sub-folders become class labels), a folder of MNIST IDX files (or one IDX file), or
-a CSV of flattened digits such as UCI's optdigits (64 pixels then a label per row).
+images (sub-folders become class labels), one image file (a style image), a folder of MNIST
+IDX files (or one IDX file), or a CSV of flattened digits such as UCI's optdigits (64 pixels
+then a label per row).
 """
 
 from __future__ import annotations
@@ -74,6 +75,8 @@ def load_images(source: str | os.PathLike, size: int, channels: int) -> ImageSet
             images, labels, names = _read_idx(path, None)
         elif path.name.endswith((".csv", ".csv.gz")):
             images, labels, names = _read_digit_csv(path)
+        elif path.suffix.lower() in IMAGE_SUFFIXES:  # one image: a style image, say
+            images, labels, names = [_read_image_file(path, channels)], torch.zeros(1, dtype=torch.long), ["all"]
         else:
             raise DataError(f"{path} is a file ganzoo cannot read as a dataset. {_hint()}")
     elif str(source).lower() in TORCHVISION_DATASETS:
@@ -149,6 +152,13 @@ def _read_digit_csv(path: Path):
     return images, labels.long(), [str(i) for i in range(int(labels.max()) + 1)]
 
 
+def _read_image_file(path: Path, channels: int) -> torch.Tensor:
+    """One image file as uint8 (C, H, W); BadImageError says why it cannot be read."""
+    image = convert_mode(open_image(path), channels)
+    data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+    return data.view(image.height, image.width, channels).permute(2, 0, 1)
+
+
 def _read_image_folder(folder: Path, channels: int):
     class_dirs = sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
     if class_dirs:
@@ -165,12 +175,10 @@ def _read_image_folder(folder: Path, channels: int):
     for label, (_, files) in enumerate(groups):
         for file in files:
             try:
-                image = convert_mode(open_image(file), channels)
+                images.append(_read_image_file(file, channels))
             except BadImageError:
                 skipped.append(file.name)
                 continue
-            data = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-            images.append(data.view(image.height, image.width, channels).permute(2, 0, 1))
             labels.append(label)
     if skipped:
         warnings.warn(f"skipped {len(skipped)} unreadable file(s) in {folder}: {', '.join(skipped[:5])}"

@@ -59,3 +59,19 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, *critic_arg
         (gradients,) = torch.autograd.grad(scores.sum(), interpolates, create_graph=True)
     norms = gradients.flatten(1).norm(2, dim=1)
     return ((norms - 1) ** 2).mean()
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """Gatys et al. 2016: the (N, C, C) channel correlations of (N, C, H, W) features, divided
+    by C*H*W so layers of any size weigh alike. Computed in float32 even under autocast."""
+    n, c, h, w = features.shape
+    with torch.autocast(device_type=features.device.type, enabled=False):
+        flat = features.float().reshape(n, c, h * w)
+        return flat @ flat.transpose(1, 2) / (c * h * w)
+
+
+def total_variation(images: torch.Tensor) -> torch.Tensor:
+    """The mean absolute difference between neighbouring pixels: penalises high-frequency
+    noise (Johnson et al. 2016)."""
+    return ((images[..., 1:, :] - images[..., :-1, :]).abs().mean()
+            + (images[..., :, 1:] - images[..., :, :-1]).abs().mean())
