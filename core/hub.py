@@ -86,7 +86,7 @@ def model_card(run: Path, info: dict, repo_id: str) -> str:
         library_name="ganzoo",
         tags=["ganzoo", "gan", info["variant"], *variant_class.tags],
         datasets=datasets or None,
-        pipeline_tag="unconditional-image-generation",
+        pipeline_tag=variant_class.pipeline_tag,
         ganzoo_variant=info["variant"],
         ganzoo_version=__version__,
         training_steps=steps,

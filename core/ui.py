@@ -69,6 +69,8 @@ def coerce(spec: Input, value):
 def weights_line(model=None, variant_class=None) -> str:
     if model is None:
         return f"**Weights:** loaded on first use ({describe_default(variant_class)})."
+    if model.is_random and model.variant.untrained_mode:
+        return f"**Weights:** {model.source}."
     if model.is_random:
         return (f"**Weights:** ⚠️ {RANDOM_SOURCE}: the images are noise, not a trained model. "
                 f"Train with `ganzoo train {model.variant.name}` and set `GANZOO_WEIGHTS_{model.variant.name.upper()}`.")

@@ -135,6 +135,10 @@ class Variant:
     # Hub repo (id or id@revision) of the published default weights, tried before the bundled ones.
     default_repo: ClassVar[str | None] = None
     tags: ClassVar[tuple[str, ...]] = ()
+    pipeline_tag: ClassVar[str] = "unconditional-image-generation"  # the Hub's task of this variant
+    # What still works without trained weights, in words (style transfer's Gatys mode); None:
+    # nothing, and untrained weights are announced as random noise.
+    untrained_mode: ClassVar[str | None] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()

@@ -215,6 +215,10 @@ def load_model(variant_class: type, weights: str | None = None, device="cpu") ->
         if notes:
             model.source += f" ({'; '.join(notes)})"
         return model
+    if variant_class.untrained_mode:
+        model = random_model(variant_class, device)
+        model.source = f"no trained weights: {variant_class.untrained_mode}"
+        return model
     warnings.warn(f"{variant_class.name}: no trained weights found, using {RANDOM_SOURCE}. "
                   f"Train some with `ganzoo train {variant_class.name} ...` and pass --weights, "
                   f"or set GANZOO_WEIGHTS_{variant_class.name.upper()}.", RandomWeightsWarning, stacklevel=2)

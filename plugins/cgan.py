@@ -172,6 +172,17 @@ class CGAN(Variant):
         return Generated(images, captions=[names[i] for i in labels.tolist()],
                          columns=per_class if label == ALL else None)
 
+    def evaluation_batches(self, model, n, seed, data=None, batch_size=500):
+        """Classes in turn, each image labelled with the class it was asked for: the judge's
+        agreement is the label accuracy."""
+        from core.sampling import noise
+
+        for start in range(0, n, batch_size):
+            count = min(batch_size, n - start)
+            labels = torch.arange(start, start + count, device=model.device) % self.config.num_classes
+            z = noise(count, self.config.latent_dim, seed * 1_000_003 + start, model.device)
+            yield model.nets["generator"](z, labels), labels
+
 
 @hookimpl
 def register_variants(register):

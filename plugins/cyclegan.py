@@ -171,6 +171,7 @@ class CycleGAN(Variant):
                    "back. The paper trains with `--batch-size 1`. Weights of the authors' published "
                    "generators import with `ganzoo import cyclegan FILE.pth --out DIR` (one direction each).")
     Config = CycleGANConfig
+    pipeline_tag = "image-to-image"
     data_roles = (DATA, DataRole("data_b", "domain B's training images (--data is domain A), in any of "
                                            "--data's forms; the two sets need not be paired"))
 
@@ -303,6 +304,19 @@ class CycleGAN(Variant):
             raise ValueError(f"direction must be one of {', '.join(offered)}, not {direction!r}")
         x = to_tensor(self.prepare_image(image), self.config.channels).unsqueeze(0).to(model.device)
         return Generated([to_pil(model.nets[GENERATOR[direction]](x)[0])])
+
+    # ---- evaluation: domain A's images translated to B keep their labels ------------------
+    evaluation_reference_role = "data_b"
+    selection_metric = ("label_accuracy", "max")
+
+    def evaluation_batches(self, model, n, seed, data=None, batch_size=200):
+        if data is None:
+            raise ValueError("evaluating CycleGAN needs domain A's images to translate: pass --data")
+        images = data.images[:n].float() / 127.5 - 1
+        labels = data.labels[:n]
+        for start in range(0, len(images), batch_size):
+            batch = images[start:start + batch_size].to(model.device)
+            yield model.nets["generator_ab"](batch), labels[start:start + batch_size]
 
     # ---- importing the authors' checkpoints -----------------------------------------------
     @classmethod

@@ -419,6 +419,8 @@ class StyleTransfer(Variant):
                    "painting.jpg` and load it with `--weights`. `--adversarial-weight` adds a "
                    "discriminator on crops of the painting to the perceptual losses.")
     Config = StyleTransferConfig
+    pipeline_tag = "image-to-image"
+    untrained_mode = "any-style (Gatys) mode only; train a style to add a one-pass preset"
     inference_networks = ("generator",)
     data_roles = (CONTENT_ROLE, STYLE_ROLE)
     inference_needs_grad = True

@@ -1,0 +1,100 @@
+"""Quality figures: the maths, the shipped judge, and evaluation of each kind of variant."""
+
+import json
+import shutil
+
+import pytest
+import torch
+
+from core import judge as judge_module
+from core.cli import main
+from core.data import load_images
+from core.evaluation import Reference, evaluate_model, frechet_distance, inception_score
+from core.judge import JudgeError, load_judge
+from core.plugins import get_variant
+from core.testing import make_image_folder, trained_context
+from core.weights import random_model, save_weights
+
+
+def test_frechet_distance_of_gaussians():
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(20_000, 4, generator=generator)
+    b = torch.randn(20_000, 4, generator=generator)
+    assert frechet_distance(a, b) < 0.01
+    # a mean shift of 3 in one coordinate adds 9; doubling the spread adds 4 * (2 - 1)^2 = 4
+    assert frechet_distance(a, b + torch.tensor([3.0, 0, 0, 0])) == pytest.approx(9, abs=0.1)
+    assert frechet_distance(a, b * 2) == pytest.approx(4, abs=0.1)
+
+
+def test_inception_score_bounds():
+    confident_and_varied = torch.eye(10).repeat(100, 1)
+    assert inception_score(confident_and_varied) == pytest.approx(10, rel=1e-6)
+    assert inception_score(torch.full((1000, 10), 0.1)) == pytest.approx(1)
+    one_class = torch.zeros(1000, 10)
+    one_class[:, 3] = 1
+    assert inception_score(one_class) == pytest.approx(1)
+
+
+def test_the_shipped_judge_matches_its_checksum_and_refuses_another(tmp_path):
+    judge = load_judge()
+    assert judge(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert judge.features(torch.zeros(2, 3, 32, 32)).shape == (2, judge_module.FEATURES)  # RGB, other sizes
+    tampered = tmp_path / "model.safetensors"
+    shutil.copy(judge_module.JUDGE_FILE, tampered)
+    with open(tampered, "r+b") as f:
+        f.seek(-1, 2)
+        f.write(b"\x01")
+    with pytest.raises(JudgeError, match="not the judge's"):
+        load_judge(tampered)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    folder = make_image_folder(tmp_path_factory.mktemp("real"), 28, 1, classes=[str(i) for i in range(10)],
+                               per_class=4)
+    return Reference(load_judge(), load_images(folder, 28, 1))
+
+
+def test_noise_to_image_figures(reference):
+    model = random_model(get_variant("dcgan"), config=get_variant("dcgan").tiny_config())
+    figures = evaluate_model(model, reference, n=60, seed=1)
+    assert figures["samples"] == 60
+    assert figures["fd"] > 0 and 1 <= figures["classifier_is"] <= 10
+    assert {"fd_real_floor", "classifier_is_real", "label_accuracy_real"} <= set(figures)
+    assert "label_accuracy" not in figures
+    assert evaluate_model(model, reference, n=60, seed=1) == figures  # seeded
+
+
+def test_conditional_gan_is_scored_on_the_labels_it_was_asked_for(reference, tmp_path):
+    ctx, _ = trained_context(get_variant("cgan"), tmp_path)
+    model = random_model(get_variant("cgan"), config=ctx.variant.config)
+    figures = evaluate_model(model, reference, n=40, seed=0)
+    assert 0 <= figures["label_accuracy"] <= 1
+
+
+def test_cyclegan_is_scored_on_translated_labels(reference, tmp_path):
+    variant_class = get_variant("cyclegan")
+    config = variant_class.tiny_config()
+    model = random_model(variant_class, config=config)
+    source = load_images(make_image_folder(tmp_path / "a", config.image_size, config.channels,
+                                           classes=["3", "7"]), config.image_size, config.channels)
+    figures = evaluate_model(model, reference, n=1000, seed=0, data=source)
+    assert figures["samples"] == len(source)
+    assert 0 <= figures["label_accuracy"] <= 1
+
+
+def test_ganzoo_eval_and_training_keeps_the_best(tmp_path, capsys):
+    real = make_image_folder(tmp_path / "real", 28, 1, classes=[str(i) for i in range(10)], per_class=3)
+    out = tmp_path / "run"
+    assert main(["train", "dcgan", "--data", str(real), "--out", str(out), "--steps", "4", "--batch-size", "8",
+                 "--eval-every", "2", "--eval-samples", "50", "--quiet", "--width", "4", "--latent-dim", "8"]) == 0
+    best = json.loads((out / "best" / "best.json").read_text())
+    assert best["metric"] == "fd" and best["step"] in (2, 4)
+    assert (out / "best" / "model.safetensors").exists()
+    logged = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert "eval_fd" in logged[1] and "eval_fd" not in logged[0]
+    assert main(["eval", "dcgan", "--weights", str(out / "best"), "-n", "64", "--real", str(real),
+                 "--json", str(tmp_path / "figures.json")]) == 0
+    report = capsys.readouterr().out
+    assert "Frechet distance" in report and "real-vs-real floor" in report
+    assert json.loads((tmp_path / "figures.json").read_text())["samples"] == 64
