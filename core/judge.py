@@ -20,7 +20,7 @@ from torch import nn
 
 JUDGE_DIR = Path(__file__).resolve().parent.parent / "weights" / "judge"
 JUDGE_FILE = JUDGE_DIR / "model.safetensors"
-JUDGE_SHA256 = "7ea569b59d6af7978a27b8b7e72240e94a3fc89e30c40d09e12f36d24669ec08"
+JUDGE_SHA256 = "261af1d68d7937383e13496aca4f9c9b1ad35c5f4ece6b63067e96b24d244180"
 IMAGE_SIZE = 28
 FEATURES = 128
 
