@@ -102,7 +102,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--steps", type=int, help="generator steps (default 1000 unless --epochs)")
     train.add_argument("--epochs", type=float, help="passes over --data")
-    train.add_argument("--batch-size", type=int, default=None, help="default 64")
+    train.add_argument("--batch-size", type=int, default=None, help="default: the variant's (64 for most)")
     train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
     train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500)")
@@ -201,7 +201,7 @@ def cmd_train(args) -> None:
     else:
         defaults = dataclasses.asdict(variant_class.Config())
         config = variant_class.config_from_dict({**defaults, **overrides})
-        settings = TrainSettings(**settings_given)
+        settings = TrainSettings(**{"batch_size": variant_class.default_batch_size, **settings_given})
     result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
                    show_progress=not args.quiet)
     if not result.finished:

@@ -130,6 +130,7 @@ class Variant:
 
     inference_networks: ClassVar[tuple[str, ...]] = ("generator",)
     data_roles: ClassVar[tuple[DataRole, ...]] = (DATA,)
+    default_batch_size: ClassVar[int] = 64  # the paper's, where it fits a CPU; --batch-size overrides
     # Inference that optimises (style transfer) needs autograd; all others run in inference mode.
     inference_needs_grad: ClassVar[bool] = False
     # Hub repo (id or id@revision) of the published default weights, tried before the bundled ones.

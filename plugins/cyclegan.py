@@ -168,10 +168,11 @@ class CycleGAN(Variant):
     description = ("Translates an image from domain A to domain B or back, learnt from two unpaired sets of "
                    "images (`--data` is A, `--data-b` is B). Two ResNet generators translate each way; two "
                    "PatchGAN discriminators judge each domain; a cycle loss makes A to B to A give the input "
-                   "back. The paper trains with `--batch-size 1`. Weights of the authors' published "
+                   "back. Batch size 1 by default, as in the paper. Weights of the authors' published "
                    "generators import with `ganzoo import cyclegan FILE.pth --out DIR` (one direction each).")
     Config = CycleGANConfig
     pipeline_tag = "image-to-image"
+    default_batch_size = 1  # the paper's
     data_roles = (DATA, DataRole("data_b", "domain B's training images (--data is domain A), in any of "
                                            "--data's forms; the two sets need not be paired"))
 

@@ -420,6 +420,7 @@ class StyleTransfer(Variant):
                    "discriminator on crops of the painting to the perceptual losses.")
     Config = StyleTransferConfig
     pipeline_tag = "image-to-image"
+    default_batch_size = 4  # Johnson et al.'s
     untrained_mode = "any-style (Gatys) mode only; train a style to add a one-pass preset"
     inference_networks = ("generator",)
     data_roles = (CONTENT_ROLE, STYLE_ROLE)

@@ -46,8 +46,9 @@ RECIPES = {
     "gan": (["--data", MNIST], [], ["--steps", "3000"]),
     "began": (["--data", MNIST], [], ["--steps", "2000"]),
     "cyclegan": (["--data", UCI, "--data-b", MNIST],
-                 ["--image-size", "32", "--channels", "1", "--width", "16", "--n-blocks", "3"],
-                 ["--steps", "2000", "--batch-size", "16"]),
+                 ["--image-size", "32", "--channels", "1", "--width", "16", "--n-blocks", "3",
+                  "--decay-start-step", "400", "--decay-steps", "400"],
+                 ["--steps", "800", "--batch-size", "8"]),
 }
 COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "250", "--eval-samples", "2000",
           "--sample-every", "250", "--checkpoint-every", "250"]
