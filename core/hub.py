@@ -31,34 +31,41 @@ def hub_reachable() -> bool:
     return not constants.is_offline_mode()
 
 
+def download_file(repo_id: str, filename: str, revision: str | None = None, *, purpose: str = "",
+                  hint: str = "", error: type[Exception] = WeightsError) -> Path:
+    """``hf_hub_download`` with each Hub failure turned into a message that says what went
+    wrong and what to do (``purpose`` opens it, ``hint`` closes it)."""
+    from huggingface_hub import errors, hf_hub_download
+
+    where = f"{repo_id}@{revision}" if revision else repo_id
+    opening = f"{purpose}: " if purpose else ""
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision))
+    except errors.RevisionNotFoundError:
+        message = f"revision {revision!r} not found in Hub repo {repo_id}; check the branch, tag or commit after '@'"
+    except errors.RepositoryNotFoundError:
+        message = (f"Hub repo {repo_id} not found. Check its name; if it is private or gated, log in with "
+                   f"`hf auth login` or set HF_TOKEN")
+    except errors.LocalEntryNotFoundError:
+        message = (f"cannot download {filename} from {where}: the Hub cannot be reached (offline, or "
+                   f"HF_HUB_OFFLINE=1) and no copy is cached")
+    except errors.EntryNotFoundError:
+        message = f"Hub repo {where} has no {filename}"
+    except (errors.HfHubHTTPError, OSError) as failure:
+        message = f"downloading {filename} from {where} failed ({failure})"
+    raise error(f"{opening}{message}. {hint}".strip()) from None
+
+
 def download_weights(repo_id: str, revision: str | None = None) -> tuple[Path, str]:
     """Download config.json and model.safetensors of one commit; return the local snapshot
     folder and the commit hash. Cached files are used without a download."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub import errors
-
-    where = f"{repo_id}@{revision}" if revision else repo_id
-    try:
-        config_path = Path(hf_hub_download(repo_id, CONFIG_FILE, revision=revision))
-        # The snapshot folder is named after the commit: take the weights from that same
-        # commit, even if the branch moves between the two downloads.
-        commit = config_path.parent.name
-        weights_path = Path(hf_hub_download(repo_id, WEIGHTS_FILE, revision=commit))
-    except errors.RevisionNotFoundError:
-        raise WeightsError(f"revision {revision!r} not found in Hub repo {repo_id}; check the branch, "
-                           f"tag or commit hash after '@'") from None
-    except errors.RepositoryNotFoundError:
-        raise WeightsError(f"Hub repo {repo_id} not found. Check its name; if it is private or gated, "
-                           f"log in with `hf auth login` or set HF_TOKEN.") from None
-    except errors.LocalEntryNotFoundError:
-        raise WeightsError(f"cannot download {where}: the Hub cannot be reached (offline, or "
-                           f"HF_HUB_OFFLINE=1) and no copy is cached. Connect once to cache it, or "
-                           f"pass --weights a local folder.") from None
-    except errors.EntryNotFoundError:
-        raise WeightsError(f"Hub repo {where} has no {CONFIG_FILE} and {WEIGHTS_FILE}: it is not a "
-                           f"ganzoo model. Publish one with `ganzoo push`.") from None
-    except (errors.HfHubHTTPError, OSError) as error:
-        raise WeightsError(f"downloading {where} failed: {error}") from None
+    hint = (f"A ganzoo model holds {CONFIG_FILE} and {WEIGHTS_FILE} (`ganzoo push` publishes one); "
+            f"without a network, connect once to cache it or pass --weights a local folder.")
+    config_path = download_file(repo_id, CONFIG_FILE, revision, hint=hint)
+    # The snapshot folder is named after the commit: take the weights from that same commit,
+    # even if the branch moves between the two downloads.
+    commit = config_path.parent.name
+    weights_path = download_file(repo_id, WEIGHTS_FILE, commit, hint=hint)
     if weights_path.parent != config_path.parent:  # a cache laid out otherwise: copy together
         folder = Path(tempfile.mkdtemp(prefix="ganzoo-weights-"))
         shutil.copy(config_path, folder / CONFIG_FILE)

@@ -189,27 +189,10 @@ def vgg19_file(config) -> tuple[Path, str]:
         return path, f"{path} (from {VGG19_WEIGHTS_ENV})"
     spec = os.environ.get(VGG19_REPO_ENV) or config.vgg19_repo
     repo_id, _, revision = spec.partition("@")
-    from huggingface_hub import errors, hf_hub_download
+    from core.hub import download_file
 
-    needs = "Style transfer needs VGG-19 weights"
-    try:
-        path = Path(hf_hub_download(repo_id, VGG19_FILE, revision=revision or None))
-    except errors.LocalEntryNotFoundError:
-        raise VGGWeightsError(f"{needs}, and they are not available: the Hub cannot be reached (offline, "
-                              f"or HF_HUB_OFFLINE=1) and {spec}'s {VGG19_FILE} is not cached. "
-                              f"{_how_to_get_vgg(repo_id)}") from None
-    except errors.RepositoryNotFoundError:
-        raise VGGWeightsError(f"{needs}, and Hub repo {repo_id} (from {VGG19_REPO_ENV} or the config's "
-                              f"vgg19_repo) was not found. {_how_to_get_vgg(DEFAULT_VGG19_REPO)}") from None
-    except errors.RevisionNotFoundError:
-        raise VGGWeightsError(f"{needs}, and revision {revision!r} of Hub repo {repo_id} was not found. "
-                              f"{_how_to_get_vgg(repo_id)}") from None
-    except errors.EntryNotFoundError:
-        raise VGGWeightsError(f"{needs}, and Hub repo {spec} has no {VGG19_FILE}. "
-                              f"{_how_to_get_vgg(DEFAULT_VGG19_REPO)}") from None
-    except (errors.HfHubHTTPError, OSError) as error:
-        raise VGGWeightsError(f"{needs}, and downloading them from {spec} failed ({error}). "
-                              f"{_how_to_get_vgg(repo_id)}") from None
+    path = download_file(repo_id, VGG19_FILE, revision or None, purpose="Style transfer needs VGG-19 weights, which are not available",
+                         hint=_how_to_get_vgg(repo_id), error=VGGWeightsError)
     return path, f"Hub repo {spec}"
 
 

@@ -38,20 +38,20 @@ FLOAT16_TOLERANCE = 2 / 255  # largest pixel difference allowed, on the [-1, 1] 
 
 # variant -> (data flags, config flags, training flags). Sized for a 2-core CPU.
 RECIPES = {
-    "dcgan": (["--data", MNIST], ["--width", "32"], ["--steps", "3000"]),
-    "wgan_gp": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
-    "cgan": (["--data", MNIST], ["--width", "32"], ["--steps", "3000"]),
+    "dcgan": (["--data", MNIST], [], ["--steps", "6000"]),
+    "wgan_gp": (["--data", MNIST], [], ["--steps", "3000"]),
+    "cgan": (["--data", MNIST], [], ["--steps", "5000"]),
     "lsgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
     "wgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
     "gan": (["--data", MNIST], [], ["--steps", "3000"]),
     "began": (["--data", MNIST], [], ["--steps", "2000"]),
     "cyclegan": (["--data", UCI, "--data-b", MNIST],
-                 ["--image-size", "32", "--channels", "1", "--width", "16", "--n-blocks", "3",
-                  "--decay-start-step", "400", "--decay-steps", "400"],
-                 ["--steps", "800", "--batch-size", "8"]),
+                 ["--image-size", "32", "--channels", "1", "--width", "32", "--n-blocks", "6",
+                  "--decay-start-step", "1000", "--decay-steps", "1000"],
+                 ["--steps", "2000", "--batch-size", "8", "--eval-every", "250"]),
 }
-COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "250", "--eval-samples", "2000",
-          "--sample-every", "250", "--checkpoint-every", "250"]
+COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "500", "--eval-samples", "2000",
+          "--sample-every", "500", "--checkpoint-every", "500"]
 EVAL = {"cyclegan": ["--data", UCI]}
 
 
@@ -61,11 +61,8 @@ def ganzoo(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 def train_command(name: str) -> list[str]:
     data, config, training = RECIPES[name]
-    common = list(COMMON)
-    if "--batch-size" in training:  # the recipe's own batch size wins
-        i = common.index("--batch-size")
-        del common[i:i + 2]
-    return ["train", name, *data, "--out", str(RUNS / name), *common, *training, *config]
+    # argparse keeps a flag's last value: a recipe's own flags override the common ones
+    return ["train", name, *data, "--out", str(RUNS / name), *COMMON, *training, *config]
 
 
 def export(name: str, run: Path) -> dict:

@@ -92,7 +92,7 @@ def test_missing_revision(hub, run):
 def test_a_repo_that_is_not_a_ganzoo_model(hub):
     repo = new_repo()
     hub.seed(repo, {"README.md": b"# something else\n"})
-    with pytest.raises(WeightsError, match="not a ganzoo model"):
+    with pytest.raises(WeightsError, match="has no config.json. A ganzoo model holds"):
         load_model(DCGAN, repo)
 
 
