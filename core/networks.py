@@ -2,7 +2,8 @@
 
 DCGAN's all-convolutional pair (Radford et al. 2016) serves DCGAN, WGAN-GP, WGAN, LSGAN and
 the conditional GAN; each takes the pieces it needs (a critic without batch norm, extra
-input channels for a label map) through arguments, not copies.
+input channels for a label map) through arguments, not copies. The fully connected pair
+serves the original GAN's common MLP form and small plugins.
 """
 
 from __future__ import annotations
@@ -100,3 +101,58 @@ class DCGANDiscriminator(nn.Module):
         if extra is not None:
             image = torch.cat([image, extra], dim=1)
         return self.score(self.features(image)).view(-1)
+
+
+def dcgan_pair(config, norm: str | None = "batch", score_bias: bool = True) -> dict:
+    """DCGAN's generator and discriminator, sized from a config with ``latent_dim``,
+    ``image_size``, ``channels`` and ``width``: ``build_networks`` of the variants that use them
+    as they are. ``norm`` and ``score_bias`` are the discriminator's."""
+    c = config
+    return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width),
+            "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm=norm, score_bias=score_bias)}
+
+
+class MLPGenerator(nn.Module):
+    """z (N, latent_dim) -> image (N, channels, size, size) in [-1, 1], fully connected.
+
+    The common MLP form of Goodfellow et al.'s GAN: linear layers of ``widths``, each followed
+    by batch norm (except the first: normalising the first layer's output of raw noise only
+    slows the start) and LeakyReLU(0.2), then a linear layer to the pixels and tanh.
+    """
+
+    def __init__(self, latent_dim: int, image_size: int, channels: int, widths=(128, 256, 512, 1024),
+                 first_batch_norm: bool = False):
+        super().__init__()
+        layers: list[nn.Module] = []
+        w_in = latent_dim
+        for i, w_out in enumerate(widths):
+            layers.append(nn.Linear(w_in, w_out))
+            if i > 0 or first_batch_norm:
+                layers.append(nn.BatchNorm1d(w_out))
+            layers.append(nn.LeakyReLU(0.2, True))
+            w_in = w_out
+        layers += [nn.Linear(w_in, channels * image_size * image_size), nn.Tanh()]
+        self.net = nn.Sequential(*layers)
+        self.shape = (channels, image_size, image_size)
+        self.latent_dim = latent_dim
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.net(z.view(z.size(0), -1)).view(z.size(0), *self.shape)
+
+
+class MLPDiscriminator(nn.Module):
+    """image -> one raw score per image, fully connected: linear layers of ``widths`` with
+    LeakyReLU(0.2) between, then a linear layer to the score (a logit: no sigmoid)."""
+
+    def __init__(self, image_size: int, channels: int, widths=(512, 256)):
+        super().__init__()
+        layers: list[nn.Module] = [nn.Flatten()]
+        w_in = channels * image_size * image_size
+        for w_out in widths:
+            layers += [nn.Linear(w_in, w_out), nn.LeakyReLU(0.2, True)]
+            w_in = w_out
+        layers.append(nn.Linear(w_in, 1))
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image).view(-1)

@@ -10,11 +10,35 @@ def adam_per_network(nets: dict, lr: float, betas: tuple[float, float], names=("
     return {name: torch.optim.Adam(nets[name].parameters(), lr=lr, betas=tuple(betas)) for name in names}
 
 
+def rmsprop_per_network(nets: dict, lr: float, names=("generator", "discriminator")) -> dict:
+    """One RMSProp per named network (WGAN: momentum-free, which Arjovsky et al. found stabler)."""
+    return {name: torch.optim.RMSprop(nets[name].parameters(), lr=lr) for name in names}
+
+
 def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     """Zero the gradients, back-propagate ``loss`` and step: the three lines every GAN update needs."""
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
+
+
+def alternating_step(ctx, d_loss, g_loss) -> dict[str, float]:
+    """One discriminator step, then one generator step on the same generated batch: the whole
+    ``train_step`` of the GANs that differ only in their losses (the MLP GAN, DCGAN, LSGAN).
+    ``d_loss(real_scores, fake_scores)`` and ``g_loss(fake_scores)`` take the discriminator's
+    raw outputs, as the functions of ``core.losses`` do; the noise comes from the global RNG
+    (seeded and checkpointed by the training loop)."""
+    G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+    real = ctx.next_batch()["image"]
+    z = torch.randn(real.size(0), ctx.config.latent_dim, device=ctx.device)
+    with ctx.autocast():
+        fake = G(z)
+        loss_d = d_loss(D(real), D(fake.detach()))
+    step(ctx.optimizers["discriminator"], loss_d)
+    with ctx.autocast():
+        loss_g = g_loss(D(fake))
+    step(ctx.optimizers["generator"], loss_g)
+    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
 
 
 def linear_decay(step: int, start: int, length: int) -> float:

@@ -7,7 +7,8 @@ A run folder holds:
     config.json, model.safetensors   the inference weights of the last checkpoint
     checkpoints/last.pt   full training state: weights, optimisers, step, RNG, data position
     samples/step_*.png    sample grids
-    metrics.jsonl         one line of losses and figures per step
+    metrics.jsonl         one line of losses and figures per step (every diversity_every steps
+                          also the diversity of the preview images, and of real ones: core.metrics)
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from core.data import BatchStream
 from core.devices import autocast, pick_device, uses_channels_last
 from core.files import atomic_write_bytes, atomic_write_text
 from core.images import to_pil_list
+from core.metrics import diversity
 from core.variant import Generated, Variant
 from core.weights import save_weights
 
@@ -52,6 +54,7 @@ class TrainSettings:
     checkpoint_every: int = 500
     eval_every: int = 0  # score with the digit judge every N steps and keep the best weights; 0: off
     eval_samples: int = 2000
+    diversity_every: int = 50  # log the preview images' diversity (mode collapse watch) every N steps; 0: off
 
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:
@@ -267,6 +270,8 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     best = read_best(out)
     total = settings.total_steps(len(datasets["data"]))
     preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
+    diversity_real = _real_diversity(variant, preview_batches) if settings.diversity_every else None
+    shown: dict = {}  # the latest diversity figures, kept in the progress bar between measurements
     start_step = ctx.step
     last: dict = {}
     finished = ctx.step >= total
@@ -290,10 +295,13 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
                              if k in ("fd", "classifier_is", "label_accuracy")})
                 if evaluator.better(figures[evaluator.metric], best and best["value"]):
                     best = save_best(out, ctx, evaluator.metric, figures)
+            if settings.diversity_every and ctx.step % settings.diversity_every == 0:
+                shown = _diversity_figures(variant, ctx, preview_batches, diversity_real)
+                last.update(shown)
             metrics_file.write(json.dumps(last) + "\n")
             metrics_file.flush()
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in last.items() if k not in ("step", "steps_per_s")},
+            bar.set_postfix({k: f"{v:.3g}" for k, v in {**last, **shown}.items() if k not in ("step", "steps_per_s")},
                             refresh=False)
             if on_step is not None:
                 on_step(ctx.step, last)
@@ -341,15 +349,41 @@ def _truncate_metrics(path: Path, after_step: int) -> None:
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
-def write_samples(out: Path, variant: Variant, ctx: TrainContext, batches: dict) -> Path:
+def preview_images(variant: Variant, ctx: TrainContext, batches: dict) -> torch.Tensor:
+    """``variant.preview`` with the networks in eval mode, then back in train mode. The global
+    RNG is left as it was, so previews never change the course of training (a resumed run
+    stays identical to an uninterrupted one)."""
     for net in ctx.nets.values():
         net.eval()
+    cuda = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
     try:
-        with torch.no_grad():
-            images = variant.preview(ctx.nets, batches)
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
+            return variant.preview(ctx.nets, batches)
     finally:
         for net in ctx.nets.values():
             net.train()
+
+
+def _real_diversity(variant: Variant, batches: dict) -> float | None:
+    """The diversity of the fixed real batch that generated images are compared with."""
+    real = batches.get(variant.evaluation_reference_role, batches.get("data"))
+    if real is None or len(real["image"]) < 2:
+        return None
+    return round(diversity(real["image"]), 5)
+
+
+def _diversity_figures(variant: Variant, ctx: TrainContext, batches: dict, real: float | None) -> dict:
+    """``diversity`` of the preview images (for a translation variant they include its input
+    images), beside ``diversity_real``."""
+    images = preview_images(variant, ctx, batches)
+    figures = {"diversity": round(diversity(images), 5)} if len(images) >= 2 else {}
+    if figures and real is not None:
+        figures["diversity_real"] = real
+    return figures
+
+
+def write_samples(out: Path, variant: Variant, ctx: TrainContext, batches: dict) -> Path:
+    images = preview_images(variant, ctx, batches)
     grid = Generated(to_pil_list(images)).grid()
     path = out / "samples" / f"step_{ctx.step:07d}.png"
     path.parent.mkdir(parents=True, exist_ok=True)

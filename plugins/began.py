@@ -1,0 +1,162 @@
+"""BEGAN (Berthelot, Schumm and Metz 2017): the discriminator is an auto-encoder, and the two
+networks play over its reconstruction loss, balanced by proportional control.
+
+L(v) = mean |v - D(v)| is the auto-encoder's pixel-wise L1 loss. Per step:
+
+    L_D = L(x) - k_t L(G(z))        L_G = L(G(z))
+    k_t+1 = clip(k_t + lambda_k (gamma L(x) - L(G(z))), 0, 1)
+    M = L(x) + |gamma L(x) - L(G(z))|   (the convergence measure: falls as images improve)
+
+gamma = E[L(G(z))] / E[L(x)] is the diversity ratio: lower values give sharper, less varied
+images. Networks as in the paper's Figure 1: 3x3 convolutions with ELU, two per scale; the
+encoder sub-samples with stride-2 convolutions and widens by ``width`` at each scale, then a
+fully connected layer makes the embedding; the decoder (and the generator, which has the
+same architecture) starts with a fully connected layer to ``width`` maps at the base size
+and up-samples by nearest neighbour. Neither output has an activation, as in the paper.
+
+Choices the paper leaves open: Adam betas (0.5, 0.999), as in the widely used
+reimplementations; the paper's learning-rate decay (halve it when M stalls) is not applied.
+D is updated first, then G on the same noise against the updated D; k_t uses that G loss.
+Departure: the noise is N(0, 1), not the paper's uniform [-1, 1], so that inference uses
+the same seeded ``core.sampling.noise`` as every other noise-to-image variant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from core.hookspecs import hookimpl
+from core.networks import dcgan_base_size
+from core.optim import adam_per_network, step
+from core.variant import NoiseToImage
+
+
+@dataclass
+class BEGANConfig:
+    image_size: int = 28  # 28, 32, 64 ... (4 to 7 times a power of two)
+    channels: int = 1
+    latent_dim: int = 64  # the paper's N_z
+    hidden_dim: int = 64  # the auto-encoder's embedding size, N_h
+    width: int = 64  # n: the filters of each 3x3 convolution (the encoder's grow n, 2n, 3n ...)
+    gamma: float = 0.5  # the diversity ratio
+    lambda_k: float = 0.001  # the proportional gain of k_t
+    k_0: float = 0.0
+    lr: float = 1e-4
+    betas: tuple[float, float] = (0.5, 0.999)
+
+
+def _conv(w_in: int, w_out: int, stride: int = 1) -> list[nn.Module]:
+    return [nn.Conv2d(w_in, w_out, 3, stride, 1), nn.ELU(inplace=True)]
+
+
+def _scales(image_size: int) -> tuple[int, int]:
+    base = dcgan_base_size(image_size)
+    return base, (image_size // base).bit_length() - 1
+
+
+class BEGANDecoder(nn.Module):
+    """(N, in_dim) -> image (N, channels, size, size): the generator, and the discriminator's decoder."""
+
+    def __init__(self, in_dim: int, image_size: int, channels: int, width: int):
+        super().__init__()
+        self.base, scales = _scales(image_size)
+        self.width = width
+        self.project = nn.Linear(in_dim, width * self.base * self.base)
+        layers: list[nn.Module] = []
+        for _ in range(scales):
+            layers += [*_conv(width, width), *_conv(width, width), nn.Upsample(scale_factor=2, mode="nearest")]
+        layers += [*_conv(width, width), *_conv(width, width), nn.Conv2d(width, channels, 3, 1, 1)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.net(self.project(h.view(h.size(0), -1)).view(-1, self.width, self.base, self.base))
+
+
+class BEGANEncoder(nn.Module):
+    """image -> (N, hidden_dim) embedding."""
+
+    def __init__(self, image_size: int, channels: int, width: int, hidden_dim: int):
+        super().__init__()
+        base, scales = _scales(image_size)
+        layers = _conv(channels, width)
+        w = width
+        for _ in range(scales):
+            layers += [*_conv(w, w), *_conv(w, w), *_conv(w, w + width, stride=2)]
+            w += width
+        layers += [*_conv(w, w), *_conv(w, w), nn.Flatten(), nn.Linear(w * base * base, hidden_dim)]
+        self.net = nn.Sequential(*layers)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.net(image)
+
+
+class BEGANDiscriminator(nn.Module):
+    """The auto-encoder: image -> its reconstruction."""
+
+    def __init__(self, image_size: int, channels: int, width: int, hidden_dim: int):
+        super().__init__()
+        self.encoder = BEGANEncoder(image_size, channels, width, hidden_dim)
+        self.decoder = BEGANDecoder(hidden_dim, image_size, channels, width)
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(image))
+
+
+def reconstruction_loss(D: nn.Module, images: torch.Tensor) -> torch.Tensor:
+    """L(v) = mean |v - D(v)|, in float32."""
+    return (images.float() - D(images).float()).abs().mean()
+
+
+class BEGAN(NoiseToImage):
+    name = "began"
+    title = "BEGAN"
+    paper = ("Berthelot, Schumm, Metz: BEGAN: Boundary Equilibrium Generative Adversarial Networks, 2017. "
+             "https://arxiv.org/abs/1703.10717")
+    description = ("The discriminator is an auto-encoder: it learns to reconstruct real images and not "
+                   "generated ones, and the generator learns to make images it reconstructs well. A "
+                   "proportional controller (k_t) holds the two losses at the ratio gamma = 0.5, and "
+                   "M = L(x) + |gamma L(x) - L(G(z))| measures convergence. ELU convolutions, "
+                   "nearest-neighbour up-sampling, Adam 1e-4.")
+    Config = BEGANConfig
+
+    @classmethod
+    def tiny_config(cls):
+        return BEGANConfig(image_size=8, channels=1, latent_dim=8, hidden_dim=8, width=4)
+
+    def build_networks(self):
+        c = self.config
+        return {"generator": BEGANDecoder(c.latent_dim, c.image_size, c.channels, c.width),
+                "discriminator": BEGANDiscriminator(c.image_size, c.channels, c.width, c.hidden_dim)}
+
+    def build_optimizers(self, nets):
+        return adam_per_network(nets, self.config.lr, self.config.betas)
+
+    def init_train_state(self):
+        return {"k": float(self.config.k_0)}
+
+    def train_step(self, ctx):
+        c = self.config
+        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+        real = ctx.next_batch()["image"]
+        z = torch.randn(real.size(0), c.latent_dim, device=ctx.device)
+        with ctx.autocast():
+            fake = G(z)
+            loss_real = reconstruction_loss(D, real)
+            loss_d = loss_real - ctx.state["k"] * reconstruction_loss(D, fake.detach())
+        step(ctx.optimizers["discriminator"], loss_d)
+        with ctx.autocast():
+            loss_g = reconstruction_loss(D, fake)
+        step(ctx.optimizers["generator"], loss_g)
+
+        balance = c.gamma * loss_real.item() - loss_g.item()
+        ctx.state["k"] = min(max(ctx.state["k"] + c.lambda_k * balance, 0.0), 1.0)
+        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_real": loss_real.item(),
+                "k": ctx.state["k"], "convergence": loss_real.item() + abs(balance)}
+
+
+@hookimpl
+def register_variants(register):
+    register(BEGAN)
