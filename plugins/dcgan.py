@@ -5,12 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
-
 from core.hookspecs import hookimpl
 from core.losses import bce_d_loss, bce_g_loss
-from core.networks import DCGANDiscriminator, DCGANGenerator
-from core.optim import adam_per_network, step
+from core.networks import dcgan_pair
+from core.optim import adam_per_network, alternating_step
 from core.variant import NoiseToImage
 
 
@@ -39,25 +37,13 @@ class DCGAN(NoiseToImage):
         return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4)
 
     def build_networks(self):
-        c = self.config
-        return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width),
-                "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm="batch")}
+        return dcgan_pair(self.config, norm="batch")
 
     def build_optimizers(self, nets):
         return adam_per_network(nets, self.config.lr, self.config.betas)
 
     def train_step(self, ctx):
-        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
-        real = ctx.next_batch()["image"]
-        z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
-        with ctx.autocast():
-            fake = G(z)
-            loss_d = bce_d_loss(D(real), D(fake.detach()))
-        step(ctx.optimizers["discriminator"], loss_d)
-        with ctx.autocast():
-            loss_g = bce_g_loss(D(fake))
-        step(ctx.optimizers["generator"], loss_g)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return alternating_step(ctx, bce_d_loss, bce_g_loss)
 
 
 @hookimpl

@@ -9,7 +9,7 @@ import torch
 
 from core.hookspecs import hookimpl
 from core.losses import gradient_penalty, wasserstein_d_loss, wasserstein_g_loss
-from core.networks import DCGANDiscriminator, DCGANGenerator
+from core.networks import dcgan_pair
 from core.optim import adam_per_network, step
 from core.variant import NoiseToImage
 
@@ -42,10 +42,7 @@ class WGANGP(NoiseToImage):
         return WGANGPConfig(image_size=16, channels=1, latent_dim=8, width=4, n_critic=2)
 
     def build_networks(self):
-        c = self.config
-        return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width),
-                "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm=c.critic_norm,
-                                                    score_bias=False)}
+        return dcgan_pair(self.config, norm=self.config.critic_norm, score_bias=False)
 
     def build_optimizers(self, nets):
         return adam_per_network(nets, self.config.lr, self.config.betas)
