@@ -110,6 +110,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--eval-every", type=int, default=None,
                        help="for digit data: score with the judge every N steps and keep the best weights in OUT/best")
     train.add_argument("--eval-samples", type=int, default=None, help="images per evaluation (2000)")
+    train.add_argument("--diversity-every", type=int, default=None,
+                       help="log the samples' diversity (mode-collapse watch) every N steps (50; 0: off)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     if variant_class is not None:
         for role in variant_class.data_roles:
@@ -185,7 +187,8 @@ def cmd_train(args) -> None:
                  if k.startswith("config__") and v is not None}
     sources = {k.removeprefix("data__"): v for k, v in vars(args).items() if k.startswith("data__") and v}
     settings_given = {k: getattr(args, k) for k in ("steps", "epochs", "batch_size", "seed", "device",
-                                                   "sample_every", "checkpoint_every", "eval_every", "eval_samples")
+                                                   "sample_every", "checkpoint_every", "eval_every", "eval_samples",
+                                                   "diversity_every")
                       if getattr(args, k) is not None}
     if args.resume:
         info = read_run_info(args.out)
