@@ -87,3 +87,13 @@ def test_bundled_then_random(folder, monkeypatch):
     with pytest.warns(RandomWeightsWarning, match="random weights"):
         model = load_model(DCGAN)
     assert model.is_random and model.source == RANDOM_SOURCE
+
+
+def test_written_files_are_readable_like_any_other(folder):
+    import os
+    import stat
+
+    mask = os.umask(0)
+    os.umask(mask)
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o666 & ~mask
