@@ -236,7 +236,11 @@ def describe_default(variant_class: type) -> str:
     bundled = variant_class.bundled_weights()
     if bundled is not None and (Path(bundled) / CONFIG_FILE).exists():
         choices.append("bundled")
-    return ", then ".join(choices) if choices else "none (untrained, random weights)"
+    if choices:
+        return ", then ".join(choices)
+    if variant_class.untrained_mode:
+        return f"none needed: {variant_class.untrained_mode}"
+    return "none (untrained, random weights)"
 
 
 def config_without_network(variant_class: type, weights: str | None = None):
