@@ -49,7 +49,10 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
             continue
         kwargs["metavar"] = field.name.upper()
         if isinstance(default, tuple):
-            group.add_argument(flag, nargs=len(default), type=type(default[0]) if default else str, **kwargs)
+            # tuple[int, ...] takes any number of values (layer widths); tuple[float, float] exactly two
+            variable = Ellipsis in typing.get_args(hints.get(field.name))
+            group.add_argument(flag, nargs="+" if variable else len(default),
+                               type=type(default[0]) if default else str, **kwargs)
         elif isinstance(default, (int, float)):
             group.add_argument(flag, type=type(default), **kwargs)
         elif isinstance(default, (list, dict)) or typing.get_origin(hints.get(field.name)) in (list, dict):

@@ -38,12 +38,14 @@ FLOAT16_TOLERANCE = 2 / 255  # largest pixel difference allowed, on the [-1, 1] 
 
 # variant -> (data flags, config flags, training flags). Sized for a 2-core CPU.
 RECIPES = {
-    "dcgan": (["--data", MNIST], [], ["--steps", "6000"]),
+    "dcgan": (["--data", MNIST], [], ["--steps", "9000"]),
     "wgan_gp": (["--data", MNIST], [], ["--steps", "5000"]),
     "cgan": (["--data", MNIST], [], ["--steps", "5000"]),
     "lsgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
     "wgan": (["--data", MNIST], ["--width", "32"], ["--steps", "1500"]),
     "gan": (["--data", MNIST], [], ["--steps", "3000"]),
+    # BEGAN learns slowly: after 1,500 CPU steps it still draws near-black images, so no
+    # weights ship for it yet (its tab says it is untrained). The recipe is the next try.
     "began": (["--data", MNIST], ["--width", "32"], ["--steps", "1500"]),
     "cyclegan": (["--data", UCI, "--data-b", MNIST],
                  ["--image-size", "32", "--channels", "1", "--width", "32", "--n-blocks", "6",

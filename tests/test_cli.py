@@ -154,3 +154,12 @@ def test_bad_inputs_get_clear_messages(tmp_path, capsys):
     (tmp_path / "notweights").mkdir()
     assert run_cli("sample", "dcgan", "--weights", tmp_path / "notweights", "-o", tmp_path / "x.png") == 2
     assert "not a ganzoo weights folder" in capsys.readouterr().err
+
+
+def test_tuple_fields_take_their_values(data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", "gan", "--data", data, "--out", out, "--steps", 1, "--batch-size", 4, "--quiet",
+                   "--image-size", 16, "--generator-widths", 8, 16, "--discriminator-widths", 8,
+                   "--betas", 0.5, 0.9) == 0
+    config = json.loads((out / "config.json").read_text())["config"]
+    assert config["generator_widths"] == [8, 16] and config["betas"] == [0.5, 0.9]
