@@ -18,6 +18,7 @@ import torch
 
 from core.data import ImageSet, load_images
 from core.judge import DigitJudge, load_judge
+from core.networks import eval_mode
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -86,18 +87,11 @@ class Reference:
 def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None) -> dict:
     """The figures for one model; ``data`` feeds variants that translate images."""
     images, labels = [], []
-    was_training = {name: net.training for name, net in model.nets.items()}
-    for net in model.nets.values():
-        net.eval()
-    try:
-        with torch.no_grad():
-            for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data):
-                images.append(batch.float().cpu())
-                if batch_labels is not None:
-                    labels.append(batch_labels.cpu())
-    finally:
-        for name, net in model.nets.items():
-            net.train(was_training[name])
+    with eval_mode(model.nets), torch.no_grad():
+        for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data):
+            images.append(batch.float().cpu())
+            if batch_labels is not None:
+                labels.append(batch_labels.cpu())
     outputs = judge_images(reference.judge, images)
     figures = {
         "samples": len(outputs.features),

@@ -8,8 +8,24 @@ serves the original GAN's common MLP form and small plugins.
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
+
+
+@contextlib.contextmanager
+def eval_mode(nets: dict):
+    """Networks in eval mode (batch norm's running statistics, no dropout) for the block, then
+    each back in the mode it was in: previews during training and evaluation of loaded models."""
+    was_training = {name: net.training for name, net in nets.items()}
+    for net in nets.values():
+        net.eval()
+    try:
+        yield
+    finally:
+        for name, net in nets.items():
+            net.train(was_training[name])
 
 
 def dcgan_base_size(image_size: int) -> int:

@@ -32,6 +32,7 @@ from core.devices import autocast, pick_device, uses_channels_last
 from core.files import atomic_write_bytes, atomic_write_text
 from core.images import to_pil_list
 from core.metrics import diversity
+from core.networks import eval_mode
 from core.variant import Generated, Variant
 from core.weights import save_weights
 
@@ -353,15 +354,9 @@ def preview_images(variant: Variant, ctx: TrainContext, batches: dict) -> torch.
     """``variant.preview`` with the networks in eval mode, then back in train mode. The global
     RNG is left as it was, so previews never change the course of training (a resumed run
     stays identical to an uninterrupted one)."""
-    for net in ctx.nets.values():
-        net.eval()
     cuda = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
-            return variant.preview(ctx.nets, batches)
-    finally:
-        for net in ctx.nets.values():
-            net.train()
+    with eval_mode(ctx.nets), torch.no_grad(), torch.random.fork_rng(devices=cuda):
+        return variant.preview(ctx.nets, batches)
 
 
 def _real_diversity(variant: Variant, batches: dict) -> float | None:
