@@ -218,16 +218,21 @@ def cmd_train(args) -> None:
               f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
 
 
-def cmd_sample(args) -> None:
-    from tqdm.auto import tqdm
-
+def _load_model(args):
+    """The variant's model from --weights (or its default weights) on --device, saying which."""
     from core.devices import pick_device
     from core.plugins import get_variant
     from core.weights import load_model
 
-    variant_class = get_variant(args.variant)
-    model = load_model(variant_class, args.weights, pick_device(args.device))
+    model = load_model(get_variant(args.variant), args.weights, pick_device(args.device))
     print(f"weights: {model.source}", file=sys.stderr)
+    return model
+
+
+def cmd_sample(args) -> None:
+    from tqdm.auto import tqdm
+
+    model = _load_model(args)
     values = {k.removeprefix("input__"): v for k, v in vars(args).items()
               if k.startswith("input__") and v is not None}
     with tqdm(total=100, disable=not model.variant.inference_needs_grad, unit="%") as bar:
@@ -282,18 +287,13 @@ def cmd_push(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from core.devices import pick_device
     from core.evaluation import evaluate, format_report
-    from core.plugins import get_variant
-    from core.weights import load_model
 
-    variant_class = get_variant(args.variant)
-    model = load_model(variant_class, args.weights, pick_device(args.device))
-    print(f"weights: {model.source}", file=sys.stderr)
+    model = _load_model(args)
     figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device)
-    print(format_report(variant_class.name, figures))
+    print(format_report(model.variant.name, figures))
     if args.json:
-        args.json.write_text(json.dumps({"variant": variant_class.name, "weights": model.source, **figures}, indent=2))
+        args.json.write_text(json.dumps({"variant": model.variant.name, "weights": model.source, **figures}, indent=2))
 
 
 def cmd_import(args) -> None:
