@@ -74,10 +74,16 @@ def input_values(variant) -> dict:
     return values
 
 
-def trained_context(variant_class, tmp_path: Path, steps: int = 2):
+def tiny_context(variant_class, tmp_path: Path):
+    """A training context of the variant's tiny config on small random image folders."""
     variant = variant_class(variant_class.tiny_config())
     ctx, _ = setup_training(variant, tiny_sources(variant, tmp_path), tiny_settings())
-    losses = [variant.train_step(ctx) for _ in range(steps)]
+    return ctx
+
+
+def trained_context(variant_class, tmp_path: Path, steps: int = 2):
+    ctx = tiny_context(variant_class, tmp_path)
+    losses = [ctx.variant.train_step(ctx) for _ in range(steps)]
     ctx.step = steps
     return ctx, losses
 
@@ -108,8 +114,8 @@ def check_declares_contract(variant_class, tmp_path):
 
 def check_training_changes_every_parameter(variant_class, tmp_path):
     """A few training steps give finite losses and move every trainable parameter."""
-    variant = variant_class(variant_class.tiny_config())
-    ctx, _ = setup_training(variant, tiny_sources(variant, tmp_path), tiny_settings())
+    ctx = tiny_context(variant_class, tmp_path)
+    variant = ctx.variant
     before = {f"{n}.{k}": p.detach().clone() for n, net in ctx.nets.items()
               for k, p in net.named_parameters() if p.requires_grad}
     for _ in range(2):
