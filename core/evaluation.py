@@ -143,7 +143,8 @@ class TrainingEvaluator:
     def __call__(self, ctx) -> dict:
         from core.variant import Model
 
-        nets = {name: ctx.nets[name] for name in ctx.variant.inference_networks}
+        published = ctx.published_nets()
+        nets = {name: published[name] for name in ctx.variant.inference_networks}
         return evaluate_model(Model(ctx.variant, nets, ctx.device, "training"), self.reference, self.n, 0, self.data)
 
     def better(self, value: float, best: float | None) -> bool:

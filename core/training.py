@@ -4,7 +4,8 @@ the metrics log, checkpoints, Ctrl-C and resuming.
 
 A run folder holds:
     run.json              variant, config, settings and data sources (what --resume reads)
-    config.json, model.safetensors   the inference weights of the last checkpoint
+    config.json, model.safetensors   the inference weights of the last checkpoint (their
+                          moving average with --ema-decay: core.averaging)
     checkpoints/last.pt   full training state: weights, optimisers, step, RNG, data position
     samples/step_*.png    sample grids
     metrics.jsonl         one line of losses and figures per step (every diversity_every steps
@@ -27,6 +28,7 @@ from typing import Callable
 import torch
 
 from core import __version__
+from core.averaging import WeightAverage
 from core.data import BatchStream
 from core.devices import autocast, pick_device, uses_channels_last
 from core.files import atomic_write_bytes, atomic_write_text
@@ -56,6 +58,7 @@ class TrainSettings:
     eval_every: int = 0  # score with the digit judge every N steps and keep the best weights; 0: off
     eval_samples: int = 2000
     diversity_every: int = 50  # log the preview images' diversity (mode collapse watch) every N steps; 0: off
+    ema_decay: float = 0.0  # publish an exponential moving average of the inference networks (0.999); 0: off
 
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:
@@ -77,6 +80,12 @@ class TrainContext:
         self.streams = streams
         self.state = state  # the variant's own checkpointed state
         self.step = 0
+        self.average: WeightAverage | None = None  # with --ema-decay: what previews, scores and exports use
+
+    def published_nets(self) -> dict:
+        """The networks as they are shown and exported: the averaged inference networks where
+        training keeps an average, the live ones otherwise."""
+        return {**self.nets, **self.average.nets} if self.average is not None else self.nets
 
     def next_batch(self, role: str = "data") -> dict[str, torch.Tensor]:
         return self.streams[role].next()
@@ -133,6 +142,7 @@ def save_checkpoint(out: Path, ctx: TrainContext) -> None:
         "variant": ctx.variant.name,
         "step": ctx.step,
         "nets": {name: net.state_dict() for name, net in ctx.nets.items()},
+        "average": ctx.average.state_dict() if ctx.average is not None else None,
         "optimizers": {name: opt.state_dict() for name, opt in ctx.optimizers.items()},
         "variant_state": ctx.state,
         "streams": {role: stream.state_dict() for role, stream in ctx.streams.items()},
@@ -142,7 +152,7 @@ def save_checkpoint(out: Path, ctx: TrainContext) -> None:
     torch.save(checkpoint, buffer)
     # Inference weights first: if we die between the two writes, the older checkpoint
     # still resumes, and the exported weights are never older than it.
-    save_weights(out, ctx.variant, ctx.nets)
+    save_weights(out, ctx.variant, ctx.published_nets())
     atomic_write_bytes(out / CHECKPOINT, buffer.getvalue())
 
 
@@ -161,6 +171,11 @@ def load_checkpoint(out: Path, ctx: TrainContext) -> None:
         net.load_state_dict(checkpoint["nets"][name], strict=True)
     for name, opt in ctx.optimizers.items():
         opt.load_state_dict(checkpoint["optimizers"][name])
+    if ctx.average is not None:
+        if checkpoint.get("average"):
+            ctx.average.load_state_dict(checkpoint["average"])
+        else:  # the run trained without an average until now
+            ctx.average.restart_from_live()
     for role, stream in ctx.streams.items():
         stream.load_state_dict(checkpoint["streams"][role])
     ctx.state.clear()
@@ -234,7 +249,10 @@ def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSet
             net.to(memory_format=torch.channels_last)
         net.train()
     optimizers = variant.build_optimizers(nets)
-    return TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state()), datasets
+    ctx = TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state())
+    if settings.ema_decay:
+        ctx.average = WeightAverage(nets, variant.inference_networks, settings.ema_decay)
+    return ctx, datasets
 
 
 def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: TrainSettings,
@@ -286,6 +304,8 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
         while ctx.step < total:
             losses = variant.train_step(ctx)
             ctx.step += 1
+            if ctx.average is not None:
+                ctx.average.update(ctx.step)
             last = {"step": ctx.step, **{k: float(v) for k, v in losses.items()}}
             _check_finite(last, variant.name)
             elapsed = time.perf_counter() - started
@@ -329,7 +349,7 @@ def read_best(out: Path) -> dict | None:
 def save_best(out: Path, ctx: TrainContext, metric: str, figures: dict) -> dict:
     """The best inference weights so far, as a weights folder any command can load."""
     best = {"step": ctx.step, "metric": metric, "value": figures[metric], "figures": figures}
-    save_weights(out / "best", ctx.variant, ctx.nets)
+    save_weights(out / "best", ctx.variant, ctx.published_nets())
     atomic_write_text(out / "best" / "best.json", json.dumps(best, indent=2))
     return best
 
@@ -355,8 +375,9 @@ def preview_images(variant: Variant, ctx: TrainContext, batches: dict) -> torch.
     RNG is left as it was, so previews never change the course of training (a resumed run
     stays identical to an uninterrupted one)."""
     cuda = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
-    with eval_mode(ctx.nets), torch.no_grad(), torch.random.fork_rng(devices=cuda):
-        return variant.preview(ctx.nets, batches)
+    nets = ctx.published_nets()
+    with eval_mode(nets), torch.no_grad(), torch.random.fork_rng(devices=cuda):
+        return variant.preview(nets, batches)
 
 
 def _real_diversity(variant: Variant, batches: dict) -> float | None:

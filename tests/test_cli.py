@@ -72,10 +72,11 @@ def test_sample_with_weights_of_another_variant_says_so(data, tmp_path, capsys):
     assert "dcgan weights, not wgan_gp" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("name", ["dcgan", "wgan_gp"])
-def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name, data, tmp_path):
+@pytest.mark.parametrize("name, ema_decay", [("dcgan", 0.0), ("wgan_gp", 0.0), ("dcgan", 0.9)])
+def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name, ema_decay, data, tmp_path):
     variant_class = get_variant(name)
-    settings = TrainSettings(steps=6, batch_size=4, seed=3, device="cpu", sample_every=100, checkpoint_every=100)
+    settings = TrainSettings(steps=6, batch_size=4, seed=3, device="cpu", sample_every=100, checkpoint_every=100,
+                             ema_decay=ema_decay)
     sources = {"data": str(data)}
 
     train(variant_class(variant_class.tiny_config()), sources, tmp_path / "straight", settings, show_progress=False)
@@ -92,6 +93,10 @@ def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name,
     for net in straight["nets"]:
         for key, value in straight["nets"][net].items():
             assert torch.equal(value, resumed["nets"][net][key]), f"{net}.{key} differs"
+    assert (straight["average"] is None) == (ema_decay == 0)
+    for net, state in (straight["average"] or {}).items():
+        for key, value in state.items():
+            assert torch.equal(value, resumed["average"][net][key]), f"average {net}.{key} differs"
     for opt in straight["optimizers"]:
         for index, state in straight["optimizers"][opt]["state"].items():
             for key, value in state.items():

@@ -70,9 +70,12 @@ def test_digit_csv(tmp_path):
     rows = ["0," * 63 + "16,7", "16," * 64 + "2"]
     with gzip.open(tmp_path / "digits.csv.gz", "wt") as f:
         f.write("\n".join(rows) + "\n")
-    loaded = load_images(tmp_path / "digits.csv.gz", size=8, channels=1)
-    assert loaded.images.shape == (2, 1, 8, 8)
-    assert loaded.images[0, 0, 7, 7] == 255 and loaded.images[1].min() == 255
+    loaded = load_images(tmp_path / "digits.csv.gz", size=28, channels=1)
+    # framed as MNIST frames its digits: a 20x20 box in the middle, a 4-pixel empty margin
+    assert loaded.images.shape == (2, 1, 28, 28)
+    full = loaded.images[1, 0]
+    assert full[4:24, 4:24].min() == 255 and full.sum() == 255 * 20 * 20
+    assert loaded.images[0, 0, 23, 23] > 0 and loaded.images[0, 0, 4, 4] == 0  # the bottom-right pixel
     assert loaded.labels.tolist() == [7, 2]
 
 
