@@ -153,6 +153,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     evaluate.add_argument("--data", help="input images for variants that translate (CycleGAN: UCI digits)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", type=Path, help="also write the figures here")
+    evaluate.add_argument("--inception-weights", type=Path, default=None,
+                          help="torchvision's Inception v3 weights file, for the usual FID as well "
+                               "(default: $GANZOO_INCEPTION_WEIGHTS; unset: skipped)")
 
     importer = commands.add_parser("import", help="convert another project's checkpoint to ganzoo weights")
     importer.add_argument("variant", metavar="VARIANT")
@@ -291,9 +294,11 @@ def cmd_push(args) -> None:
 
 def cmd_eval(args) -> None:
     from core.evaluation import evaluate, format_report
+    from core.inception import inception_weights_path
 
     model = _load_model(args)
-    figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device)
+    figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device,
+                       inception_weights_path(args.inception_weights))
     print(format_report(model.variant.name, figures))
     if args.json:
         args.json.write_text(json.dumps({"variant": model.variant.name, "weights": model.source, **figures}, indent=2))
@@ -327,13 +332,14 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str]) -> int:
     from core.data import DataError
     from core.images import BadImageError
+    from core.inception import InceptionError
     from core.judge import JudgeError
     from core.plugins import DuplicateVariantError, UnknownVariantError
     from core.training import TrainingError
     from core.weights import WeightsError
 
     expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
-                WeightsError, JudgeError, FileNotFoundError, NotImplementedError, ValueError)
+                WeightsError, JudgeError, InceptionError, FileNotFoundError, NotImplementedError, ValueError)
     try:
         args = build_parser(argv).parse_args(argv)
         COMMANDS[args.command](args)

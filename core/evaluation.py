@@ -84,45 +84,78 @@ class Reference:
             self.figures["label_accuracy_real"] = float((predicted == real.labels).float().mean())
 
 
-def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None) -> dict:
-    """The figures for one model; ``data`` feeds variants that translate images."""
+def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None = None):
+    """``n`` images from the model (a list of CPU batches) and the labels they should have
+    (None where the variant does not say)."""
     images, labels = [], []
     with eval_mode(model.nets), torch.no_grad():
         for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data):
             images.append(batch.float().cpu())
             if batch_labels is not None:
                 labels.append(batch_labels.cpu())
+    return images, (torch.cat(labels) if labels else None)
+
+
+def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None,
+                   generated=None) -> dict:
+    """The figures for one model; ``data`` feeds variants that translate images. ``generated``:
+    the output of ``generate_for_evaluation``, where the caller has it already."""
+    images, labels = generated or generate_for_evaluation(model, n, seed, data)
     outputs = judge_images(reference.judge, images)
     figures = {
         "samples": len(outputs.features),
         "fd": frechet_distance(outputs.features, reference.outputs.features),
         "classifier_is": inception_score(outputs.probabilities),
     }
-    if labels:
-        figures["label_accuracy"] = float((outputs.probabilities.argmax(1) == torch.cat(labels)).float().mean())
+    if labels is not None:
+        figures["label_accuracy"] = float((outputs.probabilities.argmax(1) == labels).float().mean())
     return {**figures, **reference.figures}
 
 
+def inception_figures(inception, generated: list[torch.Tensor], real: ImageSet) -> dict:
+    """The usual FID (core.inception), with its real-vs-real floor on even and odd images."""
+    from core.inception import inception_features
+
+    real_features = inception_features(inception, as_float_images(real).split(500))
+    fake_features = inception_features(inception, generated)
+    return {"inception_fd": frechet_distance(fake_features, real_features),
+            "inception_fd_real_floor": frechet_distance(real_features[0::2], real_features[1::2])}
+
+
 def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_source: str | None = None,
-             device="cpu") -> dict:
+             device="cpu", inception_weights=None) -> dict:
+    """The judge's figures; with ``inception_weights`` (a path) also the Inception FID."""
+    inception = None
+    if inception_weights is not None:  # load first: a bad file fails before the long part
+        from core.inception import load_inception
+
+        inception = load_inception(inception_weights, device)
     judge = load_judge(device=device)
-    reference = Reference(judge, load_images(real_source, 28, 1))
+    real = load_images(real_source, 28, 1)
+    reference = Reference(judge, real)
     data = None
     if data_source is not None:
         config = model.variant.config
         data = load_images(data_source, config.image_size, config.channels)
-    return evaluate_model(model, reference, n, seed, data)
+    generated = generate_for_evaluation(model, n, seed, data)
+    figures = evaluate_model(model, reference, n, seed, data, generated)
+    if inception is not None:
+        figures.update(inception_figures(inception, generated[0], real))
+    return figures
 
 
 def format_report(name: str, figures: dict) -> str:
     rows = [("variant", name)]
     pairs = [("fd", "fd_real_floor", "Frechet distance (judge features)", "real-vs-real floor"),
              ("classifier_is", "classifier_is_real", "classifier Inception score", "real data"),
-             ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data")]
+             ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data"),
+             ("inception_fd", "inception_fd_real_floor", "Inception FID (torchvision weights)", "real-vs-real floor")]
     rows.append(("samples", str(figures.get("samples"))))
     for key, ref, label, ref_label in pairs:
         if key in figures:
             rows.append((label, f"{figures[key]:.3f}  ({ref_label}: {figures.get(ref, float('nan')):.3f})"))
+    if "inception_fd" not in figures:
+        rows.append(("Inception FID", "not measured (no Inception weights: see --inception-weights)"))
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 

@@ -98,3 +98,38 @@ def test_ganzoo_eval_and_training_keeps_the_best(tmp_path, capsys):
     report = capsys.readouterr().out
     assert "Frechet distance" in report and "real-vs-real floor" in report
     assert json.loads((tmp_path / "figures.json").read_text())["samples"] == 64
+
+
+@pytest.fixture(scope="module")
+def inception_file(tmp_path_factory):
+    """An Inception v3 file in torchvision's format, with random weights: real ones cannot be
+    downloaded here, and the plumbing is the same."""
+    from torchvision.models import Inception3
+
+    path = tmp_path_factory.mktemp("inception") / "inception_v3_google-0cc3c7bd.pth"
+    torch.manual_seed(0)
+    torch.save(Inception3(init_weights=True).state_dict(), path)
+    return path
+
+
+def test_ganzoo_eval_adds_the_inception_fid_when_given_inception_weights(inception_file, tmp_path, capsys,
+                                                                            monkeypatch):
+    real = make_image_folder(tmp_path / "real", 28, 1, classes=["0", "1"], per_class=2)
+    monkeypatch.setenv("GANZOO_INCEPTION_WEIGHTS", str(inception_file))
+    assert main(["eval", "dcgan", "-n", "4", "--real", str(real), "--json", str(tmp_path / "figures.json")]) == 0
+    assert "Inception FID (torchvision weights)" in capsys.readouterr().out
+    figures = json.loads((tmp_path / "figures.json").read_text())
+    assert figures["inception_fd"] > 0 and figures["inception_fd_real_floor"] >= 0
+
+    monkeypatch.delenv("GANZOO_INCEPTION_WEIGHTS")
+    assert main(["eval", "dcgan", "-n", "6", "--real", str(real)]) == 0
+    assert "not measured" in capsys.readouterr().out
+
+
+def test_unusable_inception_weights_are_refused_before_any_work(tmp_path, capsys):
+    wrong = tmp_path / "wrong.pth"
+    torch.save({"fc.weight": torch.zeros(3, 3)}, wrong)
+    assert main(["eval", "dcgan", "-n", "6", "--inception-weights", str(wrong)]) == 2
+    assert "does not hold torchvision's Inception v3 weights" in capsys.readouterr().err
+    assert main(["eval", "dcgan", "-n", "6", "--inception-weights", str(tmp_path / "none.pth")]) == 2
+    assert "no Inception weights at" in capsys.readouterr().err
