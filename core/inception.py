@@ -9,8 +9,8 @@ Frechet distance in Inception's 2048-d pool features. The figures compare among 
 they are close to, not identical with, the TensorFlow-Inception FID of papers (different
 weights export and resizing).
 
-On CPU it is slow (Inception reads 299x299 images: roughly 20 minutes for 10,000 samples and
-10,000 real images on two cores); on a GPU it takes seconds.
+On CPU it is slow: Inception reads 299x299 images, 0.27 s each on one thread of the project's
+machine, so 10,000 samples and 10,000 real images take about 1.5 hours. It is meant for a GPU.
 """
 
 from __future__ import annotations
