@@ -20,6 +20,7 @@ the other way. A reference *training* run's ``latest_net_G_A.pth`` imports with 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -266,14 +267,16 @@ class CycleGAN(Variant):
         return [
             ImageInput("image", "Image", f"The image to translate: any size, grey, colour or with transparency. "
                                          f"It is scaled down so its longer side is at most {self.config.max_side} "
-                                         f"px, and both sides are rounded to a multiple of 4."),
+                                         f"px, scaled up if its shorter side is under the {self.config.image_size} px "
+                                         f"the model was trained at, and both sides are rounded to a multiple of 4."),
             Choice("direction", "Direction", f"Which way to translate ({offered}).{only}", directions[0],
                    choices=directions),
         ]
 
     def prepare_image(self, image):
         """A PIL image, numpy array or file path -> the PIL image the generator takes: the config's
-        channels, longer side at most ``max_side``, sides multiples of 4 and at least 8."""
+        channels, longer side at most ``max_side``, shorter side at least the training size (an 8x8
+        digit translated at 8x8 would come back as 8 blurred pixels), sides multiples of 4."""
         from PIL import Image
 
         from core.images import convert_mode, fit_within, open_image
@@ -285,9 +288,11 @@ class CycleGAN(Variant):
         elif not isinstance(image, Image.Image):
             image = Image.fromarray(image)
         image = fit_within(convert_mode(image, self.config.channels), self.config.max_side, 4)
-        if min(image.size) < MIN_SIDE:
-            image = image.resize((max(MIN_SIDE, image.width), max(MIN_SIDE, image.height)),
-                                 Image.Resampling.BICUBIC)
+        smallest = min(max(MIN_SIDE, self.config.image_size), self.config.max_side)
+        if min(image.size) < smallest:
+            scale = smallest / min(image.size)
+            size = [min(self.config.max_side, 4 * math.ceil(side * scale / 4)) for side in image.size]
+            image = image.resize(tuple(size), Image.Resampling.BICUBIC)
         return image
 
     def output_size(self, values):

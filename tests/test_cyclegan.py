@@ -63,6 +63,14 @@ def test_any_image_gives_a_bounded_output_of_the_declared_size(model, kind):
     assert all(side % 4 == 0 and 8 <= side <= max_side for side in result.size), result.size
 
 
+def test_images_smaller_than_the_training_size_are_scaled_up_to_it():
+    # a UCI digit is 8x8; the bundled model was trained at 28 px
+    model = random_model(CycleGAN, config=tiny(image_size=28, max_side=64))
+    assert model.generate(image=Image.new("L", (8, 8), 90), direction="a2b").images[0].size == (28, 28)
+    assert model.variant.output_size({"image": Image.new("L", (16, 8))}) == (56, 28)
+    assert model.variant.output_size({"image": Image.new("L", (40, 36))}) == (40, 36)  # large enough: kept
+
+
 def test_colour_model_turns_grey_input_into_colour():
     colour = random_model(CycleGAN, config=tiny(channels=3))
     result = colour.generate(image=testing.test_image(mode="L"), direction="b2a").images[0]
