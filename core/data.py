@@ -138,6 +138,9 @@ def _read_idx_folder(folder: Path):
     return images, labels, names
 
 
+MNIST_BOX, MNIST_SIDE = 20, 28  # MNIST centres each digit's 20x20 box in a 28x28 frame
+
+
 def _read_digit_csv(path: Path):
     opener = gzip.open if path.suffix == ".gz" else open
     with opener(path, "rt") as f:
@@ -152,9 +155,6 @@ def _read_digit_csv(path: Path):
     if side < MNIST_BOX:
         images = _frame_like_mnist(images)
     return images.round().clamp(0, 255).to(torch.uint8), labels.long(), [str(i) for i in range(int(labels.max()) + 1)]
-
-
-MNIST_BOX, MNIST_SIDE = 20, 28
 
 
 def _frame_like_mnist(images: torch.Tensor) -> torch.Tensor:

@@ -96,11 +96,13 @@ def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None 
     return images, (torch.cat(labels) if labels else None)
 
 
-def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None,
-                   generated=None) -> dict:
-    """The figures for one model; ``data`` feeds variants that translate images. ``generated``:
-    the output of ``generate_for_evaluation``, where the caller has it already."""
-    images, labels = generated or generate_for_evaluation(model, n, seed, data)
+def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None) -> dict:
+    """The figures for one model; ``data`` feeds variants that translate images."""
+    return score_images(reference, *generate_for_evaluation(model, n, seed, data))
+
+
+def score_images(reference: Reference, images: list[torch.Tensor], labels: torch.Tensor | None) -> dict:
+    """The judge's figures for generated images, beside the real data's."""
     outputs = judge_images(reference.judge, images)
     figures = {
         "samples": len(outputs.features),
@@ -137,10 +139,10 @@ def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_sourc
     if data_source is not None:
         config = model.variant.config
         data = load_images(data_source, config.image_size, config.channels)
-    generated = generate_for_evaluation(model, n, seed, data)
-    figures = evaluate_model(model, reference, n, seed, data, generated)
+    images, labels = generate_for_evaluation(model, n, seed, data)
+    figures = score_images(reference, images, labels)
     if inception is not None:
-        figures.update(inception_figures(inception, generated[0], real))
+        figures.update(inception_figures(inception, images, real))
     return figures
 
 

@@ -77,8 +77,9 @@ def download_weights(repo_id: str, revision: str | None = None) -> tuple[Path, s
 # --------------------------------------------------------------------------- publishing
 
 
-def model_card(run: Path, info: dict, repo_id: str) -> str:
-    """README.md for the Hub: YAML metadata, then how to use and how it was trained."""
+def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None) -> str:
+    """README.md for the Hub: YAML metadata, then how to use and how it was trained. ``samples``:
+    whether a samples.png sits beside the card (default: whether the run has one)."""
     from huggingface_hub import ModelCardData
 
     from core.plugins import get_variant
@@ -115,7 +116,7 @@ def model_card(run: Path, info: dict, repo_id: str) -> str:
         *[f"- {key}: {value}" for key, value in settings.items() if value is not None],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",
     ]
-    if (run / "samples.png").exists():
+    if samples if samples is not None else (run / "samples.png").exists():
         lines += ["## Samples", "", "![samples](samples.png)", ""]
     return "\n".join(lines)
 
