@@ -57,10 +57,12 @@ class DCGANGenerator(nn.Module):
 
     A transposed convolution grows z to the base size, then each stride-2 transposed
     convolution doubles the side while halving the width; batch norm and ReLU between,
-    tanh at the end.
+    tanh at the end. ``extra_layers`` stride-1 3x3 convolutions (with batch norm and ReLU)
+    come before the last up-sampling, as ``n_extra_layers`` in Arjovsky et al.'s DCGAN code:
+    depth at the cost of little size, since most weights sit in the first layer.
     """
 
-    def __init__(self, latent_dim: int, image_size: int, channels: int, width: int = 64):
+    def __init__(self, latent_dim: int, image_size: int, channels: int, width: int = 64, extra_layers: int = 0):
         super().__init__()
         base = dcgan_base_size(image_size)
         doublings = (image_size // base).bit_length() - 1
@@ -72,6 +74,9 @@ class DCGANGenerator(nn.Module):
         ]
         for w_in, w_out in zip(widths, widths[1:]):
             layers += [nn.ConvTranspose2d(w_in, w_out, 4, 2, 1, bias=False), nn.BatchNorm2d(w_out), nn.ReLU(True)]
+        for _ in range(extra_layers):
+            layers += [nn.Conv2d(widths[-1], widths[-1], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[-1]),
+                       nn.ReLU(True)]
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
@@ -89,25 +94,24 @@ class DCGANDiscriminator(nn.Module):
     (DCGAN), "layer" or None (WGAN-GP's critic: batch norm would break the per-sample
     gradient penalty). ``extra_channels`` are concatenated to the image (a label map).
     ``score_bias=False`` for Wasserstein critics: a constant cancels out of E[D(x)] - E[D(G(z))]
-    and its bias would never train.
+    and its bias would never train. ``extra_layers`` stride-1 3x3 convolutions follow the
+    first down-sampling (the generator's mirror).
     """
 
     def __init__(self, image_size: int, channels: int, width: int = 64, norm: str | None = "batch",
-                 extra_channels: int = 0, score_bias: bool = True):
+                 extra_channels: int = 0, score_bias: bool = True, extra_layers: int = 0):
         super().__init__()
         base = dcgan_base_size(image_size)
         halvings = (image_size // base).bit_length() - 1
         layers: list[nn.Module] = []
-        w_in, w_out, side = channels + extra_channels, width, image_size
+        w_in, w_out = channels + extra_channels, width
         for i in range(halvings):
-            side //= 2
             layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None or i == 0))
-            if i > 0 and norm == "batch":
-                layers.append(nn.BatchNorm2d(w_out))
-            elif i > 0 and norm == "layer":
-                layers.append(nn.GroupNorm(1, w_out))  # LayerNorm over (C, H, W)
-            layers.append(nn.LeakyReLU(0.2, True))
+            layers += _normalised_leaky(w_out, norm if i > 0 else None)
             w_in, w_out = w_out, w_out * 2
+            for _ in range(extra_layers if i == 0 else 0):
+                layers.append(nn.Conv2d(w_in, w_in, 3, 1, 1, bias=norm is None))
+                layers += _normalised_leaky(w_in, norm)
         self.features = nn.Sequential(*layers)
         self.score = nn.Conv2d(w_in, 1, base, 1, 0, bias=score_bias)
         self.feature_width = w_in
@@ -119,13 +123,24 @@ class DCGANDiscriminator(nn.Module):
         return self.score(self.features(image)).view(-1)
 
 
+def _normalised_leaky(width: int, norm: str | None) -> list[nn.Module]:
+    if norm == "batch":
+        return [nn.BatchNorm2d(width), nn.LeakyReLU(0.2, True)]
+    if norm == "layer":
+        return [nn.GroupNorm(1, width), nn.LeakyReLU(0.2, True)]  # LayerNorm over (C, H, W)
+    return [nn.LeakyReLU(0.2, True)]
+
+
 def dcgan_pair(config, norm: str | None = "batch", score_bias: bool = True) -> dict:
     """DCGAN's generator and discriminator, sized from a config with ``latent_dim``,
-    ``image_size``, ``channels`` and ``width``: ``build_networks`` of the variants that use them
-    as they are. ``norm`` and ``score_bias`` are the discriminator's."""
+    ``image_size``, ``channels``, ``width`` and optionally ``extra_layers`` (0 where a config
+    has no such field): ``build_networks`` of the variants that use them as they are.
+    ``norm`` and ``score_bias`` are the discriminator's."""
     c = config
-    return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width),
-            "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm=norm, score_bias=score_bias)}
+    extra = getattr(c, "extra_layers", 0)
+    return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width, extra_layers=extra),
+            "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm=norm, score_bias=score_bias,
+                                                extra_layers=extra)}
 
 
 class MLPGenerator(nn.Module):

@@ -18,6 +18,7 @@ class DCGANConfig:
     channels: int = 1
     latent_dim: int = 100
     width: int = 64  # channels of the generator's last and the discriminator's first layer
+    extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
 
@@ -34,7 +35,7 @@ class DCGAN(NoiseToImage):
 
     @classmethod
     def tiny_config(cls):
-        return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4)
+        return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4, extra_layers=1)
 
     def build_networks(self):
         return dcgan_pair(self.config, norm="batch")

@@ -1,0 +1,41 @@
+"""The shared DCGAN networks: shapes at every supported size, and the optional extra layers."""
+
+import pytest
+import torch
+from torch import nn
+
+from core.networks import DCGANDiscriminator, DCGANGenerator, dcgan_pair
+from plugins.dcgan import DCGANConfig
+from plugins.wgan_gp import WGANGPConfig
+
+
+def _convs_3x3(net: nn.Module) -> int:
+    return sum(1 for m in net.modules() if isinstance(m, nn.Conv2d) and m.kernel_size == (3, 3))
+
+
+@pytest.mark.parametrize("size", [16, 28, 32])
+@pytest.mark.parametrize("extra", [0, 2])
+@pytest.mark.parametrize("norm", ["batch", "layer", None])
+def test_shapes_with_and_without_extra_layers(size, extra, norm):
+    G = DCGANGenerator(8, size, 3, width=4, extra_layers=extra)
+    D = DCGANDiscriminator(size, 3, width=4, norm=norm, extra_layers=extra)
+    images = G(torch.randn(5, 8))
+    assert images.shape == (5, 3, size, size) and D(images).shape == (5,)
+    assert _convs_3x3(G) == extra and _convs_3x3(D) == extra
+
+
+def test_no_extra_layers_keeps_the_published_layout():
+    """Weights trained before ``extra_layers`` existed must still load: same names, same shapes."""
+    G, D = DCGANGenerator(100, 28, 1, 64), DCGANDiscriminator(28, 1, 64)
+    assert [(k, tuple(v.shape)) for k, v in G.state_dict().items() if "weight" in k] == [
+        ("net.0.weight", (100, 128, 7, 7)), ("net.1.weight", (128,)),
+        ("net.3.weight", (128, 64, 4, 4)), ("net.4.weight", (64,)), ("net.6.weight", (64, 1, 4, 4))]
+    assert [k for k in D.state_dict() if k.endswith("weight")] == [
+        "features.0.weight", "features.2.weight", "features.3.weight", "score.weight"]
+
+
+def test_pair_reads_extra_layers_from_configs_that_have_it():
+    with_extra = dcgan_pair(DCGANConfig(image_size=16, latent_dim=8, width=4, extra_layers=1))
+    without_field = dcgan_pair(WGANGPConfig(image_size=16, latent_dim=8, width=4), norm=None)
+    assert _convs_3x3(with_extra["generator"]) == 1 and _convs_3x3(with_extra["discriminator"]) == 1
+    assert _convs_3x3(without_field["generator"]) == 0 and _convs_3x3(without_field["discriminator"]) == 0
