@@ -32,6 +32,7 @@ class LSGANConfig:
     channels: int = 1
     latent_dim: int = 100
     width: int = 64
+    extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
     a: float = -1.0  # the score D should give generated images
     b: float = 1.0  # the score D should give real images
     c: float = 0.0  # the score G wants D to give its images

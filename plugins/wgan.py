@@ -30,6 +30,7 @@ class WGANConfig:
     channels: int = 1
     latent_dim: int = 100
     width: int = 64
+    extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
     critic_norm: str | None = "batch"  # the paper's DCGAN critic; None or "layer" also work
     lr: float = 5e-5
     clip: float = 0.01  # every critic parameter is clipped to [-clip, clip] after each critic step

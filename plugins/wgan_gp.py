@@ -20,6 +20,7 @@ class WGANGPConfig:
     channels: int = 1
     latent_dim: int = 100
     width: int = 64
+    extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
     critic_norm: str | None = None  # None or "layer": batch norm would couple the samples the penalty treats apart
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)

@@ -1,5 +1,7 @@
 """The shared DCGAN networks: shapes at every supported size, and the optional extra layers."""
 
+from dataclasses import dataclass
+
 import pytest
 import torch
 from torch import nn
@@ -34,8 +36,18 @@ def test_no_extra_layers_keeps_the_published_layout():
         "features.0.weight", "features.2.weight", "features.3.weight", "score.weight"]
 
 
+@dataclass
+class PluginConfig:  # a third-party config written before extra_layers existed
+    image_size: int = 16
+    channels: int = 1
+    latent_dim: int = 8
+    width: int = 4
+
+
 def test_pair_reads_extra_layers_from_configs_that_have_it():
-    with_extra = dcgan_pair(DCGANConfig(image_size=16, latent_dim=8, width=4, extra_layers=1))
-    without_field = dcgan_pair(WGANGPConfig(image_size=16, latent_dim=8, width=4), norm=None)
-    assert _convs_3x3(with_extra["generator"]) == 1 and _convs_3x3(with_extra["discriminator"]) == 1
+    dcgan = dcgan_pair(DCGANConfig(image_size=16, latent_dim=8, width=4, extra_layers=1))
+    critic = dcgan_pair(WGANGPConfig(image_size=16, latent_dim=8, width=4, extra_layers=2), norm=None)
+    without_field = dcgan_pair(PluginConfig())
+    assert _convs_3x3(dcgan["generator"]) == 1 and _convs_3x3(dcgan["discriminator"]) == 1
+    assert _convs_3x3(critic["generator"]) == 2 and _convs_3x3(critic["discriminator"]) == 2
     assert _convs_3x3(without_field["generator"]) == 0 and _convs_3x3(without_field["discriminator"]) == 0
