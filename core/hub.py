@@ -113,7 +113,8 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
         *[f"- data ({role}): `{src}`" for role, src in sources.items()],
-        *[f"- {key}: {value}" for key, value in settings.items() if value is not None],
+        # the steps trained, above, not the settings' target (a stopped run never reached it)
+        *[f"- {key}: {value}" for key, value in settings.items() if value is not None and key != "steps"],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",
     ]
     if samples if samples is not None else (run / "samples.png").exists():

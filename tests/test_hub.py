@@ -47,6 +47,7 @@ def test_the_model_card_describes_the_run(hub, run):
     push(run, repo)
     card = open(hf_hub_download(repo, "README.md")).read()
     assert card.startswith("---\n")
+    assert card.count("- steps:") == 1  # trained steps once, not again from the settings
     for expected in ("library_name: ganzoo", "- dcgan", "training_steps: 2", "ganzoo_version:",
                      "ganzoo sample dcgan --weights", "![samples](samples.png)"):
         assert expected in card, expected
