@@ -38,7 +38,7 @@ FLOAT16_TOLERANCE = 2 / 255  # largest pixel difference allowed, on the [-1, 1] 
 
 # variant -> (data flags, config flags, training flags). Sized for a 2-core CPU.
 RECIPES = {
-    # One extra 3x3 layer per network: judge IS 7.23 at 2,500 steps against 6.72 without (and
+    # One extra 3x3 layer per network: judge IS 7.06-7.23 at 2,500 steps (two runs) against 6.72 without (and
     # 7.01 at 5,000, the same CPU time); by 6,500 steps it matched 25,000 steps without.
     "dcgan": (["--data", MNIST], ["--extra-layers", "1"], ["--steps", "20000"]),
     "wgan_gp": (["--data", MNIST], [], ["--steps", "18000"]),
