@@ -117,7 +117,9 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
         *[f"- {key}: {value}" for key, value in settings.items() if value is not None and key != "steps"],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",
     ]
-    if samples if samples is not None else (run / "samples.png").exists():
+    if samples is None:
+        samples = (run / "samples.png").exists()
+    if samples:
         lines += ["## Samples", "", "![samples](samples.png)", ""]
     return "\n".join(lines)
 

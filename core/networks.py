@@ -109,9 +109,9 @@ class DCGANDiscriminator(nn.Module):
             layers.append(nn.Conv2d(w_in, w_out, 4, 2, 1, bias=norm is None or i == 0))
             layers += _normalised_leaky(w_out, norm if i > 0 else None)
             w_in, w_out = w_out, w_out * 2
-            for _ in range(extra_layers if i == 0 else 0):
-                layers.append(nn.Conv2d(w_in, w_in, 3, 1, 1, bias=norm is None))
-                layers += _normalised_leaky(w_in, norm)
+            if i == 0:  # the extra layers sit at the largest scale after the first down-sampling
+                for _ in range(extra_layers):
+                    layers += [nn.Conv2d(w_in, w_in, 3, 1, 1, bias=norm is None), *_normalised_leaky(w_in, norm)]
         self.features = nn.Sequential(*layers)
         self.score = nn.Conv2d(w_in, 1, base, 1, 0, bias=score_bias)
         self.feature_width = w_in
