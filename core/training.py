@@ -198,27 +198,31 @@ def _to_device(value, device):
 
 
 class _StopRequest:
-    """The first Ctrl-C asks the loop to stop after the current step and save; a second
-    one interrupts at once (the last checkpoint on disk is intact: writes are atomic)."""
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step and
+    save; a second one interrupts at once (the last checkpoint on disk is intact: writes are
+    atomic). SIGTERM is what `kill`, Docker and Spaces send before they kill a process."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict = {}
 
     def __enter__(self):
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._previous = {signum: signal.signal(signum, self._handle) for signum in self.SIGNALS}
         return self
 
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nStopping after this step and saving a checkpoint (Ctrl-C again to quit at once)...", flush=True)
+        again = "Ctrl-C" if signum == signal.SIGINT else "signal again"
+        print(f"\nStopping after this step and saving a checkpoint ({again} to quit at once)...", flush=True)
 
     def __exit__(self, *exc):
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
+        for signum, previous in self._previous.items():
+            signal.signal(signum, previous)
 
 
 # --------------------------------------------------------------------------- the loop

@@ -109,8 +109,9 @@ def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name,
     assert strip(straight_log) == strip(resumed_log)
 
 
-def test_ctrl_c_saves_a_checkpoint_that_resumes(data, tmp_path):
-    """A real SIGINT to a real `ganzoo train` process."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_stop_signal_saves_a_checkpoint_that_resumes(data, tmp_path, signum):
+    """A real SIGINT (Ctrl-C) or SIGTERM (kill, Docker, Spaces) to a real `ganzoo train` process."""
     out = tmp_path / "run"
     command = [sys.executable, "-m", "core.cli", "train", "dcgan", "--data", str(data), "--out", str(out),
                "--steps", "100000", "--batch-size", "4", "--checkpoint-every", "100000", "--quiet", *TINY]
@@ -123,7 +124,7 @@ def test_ctrl_c_saves_a_checkpoint_that_resumes(data, tmp_path):
             assert process.poll() is None, process.stdout.read()
             assert time.monotonic() < deadline, "training did not start"
             time.sleep(0.1)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(signum)
         output, _ = process.communicate(timeout=120)
     finally:
         process.kill()
