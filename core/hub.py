@@ -77,6 +77,13 @@ def download_weights(repo_id: str, revision: str | None = None) -> tuple[Path, s
 # --------------------------------------------------------------------------- publishing
 
 
+def _shown_source(source: str) -> str:
+    """A data source as a card shows it: a local path by its last part, so a published card
+    does not carry the trainer's folder layout (often their user name); other sources whole."""
+    path = Path(str(source))
+    return path.name if path.is_absolute() else str(source)
+
+
 def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None) -> str:
     """README.md for the Hub: YAML metadata, then how to use and how it was trained. ``samples``:
     whether a samples.png sits beside the card (default: whether the run has one)."""
@@ -112,7 +119,7 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
         "```", "",
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
-        *[f"- data ({role}): `{src}`" for role, src in sources.items()],
+        *[f"- data ({role}): `{_shown_source(src)}`" for role, src in sources.items()],
         # the steps trained, above, not the settings' target (a stopped run never reached it)
         *[f"- {key}: {value}" for key, value in settings.items() if value is not None and key != "steps"],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",

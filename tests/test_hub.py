@@ -43,14 +43,16 @@ def test_push_then_load_gives_the_same_model(hub, run):
 
 
 def test_the_model_card_describes_the_run(hub, run):
+    """And names the local data folder without the trainer's own path."""
     repo = new_repo()
     push(run, repo)
     card = open(hf_hub_download(repo, "README.md")).read()
     assert card.startswith("---\n")
     assert card.count("- steps:") == 1  # trained steps once, not again from the settings
     for expected in ("library_name: ganzoo", "- dcgan", "training_steps: 2", "ganzoo_version:",
-                     "ganzoo sample dcgan --weights", "![samples](samples.png)"):
+                     "ganzoo sample dcgan --weights", "![samples](samples.png)", "- data (data): `data`"):
         assert expected in card, expected
+    assert str(run.parent) not in card
     assert hf_hub_download(repo, "samples.png")
 
 
