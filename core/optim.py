@@ -28,6 +28,7 @@ def alternating_step(ctx, d_loss, g_loss) -> dict[str, float]:
     ``d_loss(real_scores, fake_scores)`` and ``g_loss(fake_scores)`` take the discriminator's
     raw outputs, as the functions of ``core.losses`` do; the noise comes from the global RNG
     (seeded and checkpointed by the training loop)."""
+    follow_lr_schedule(ctx)
     G, D = ctx.nets["generator"], ctx.nets["discriminator"]
     real = ctx.next_batch()["image"]
     z = torch.randn(real.size(0), ctx.config.latent_dim, device=ctx.device)
@@ -48,6 +49,20 @@ def linear_decay(step: int, start: int, length: int) -> float:
     if step <= start:
         return 1.0
     return max(0.0, 1.0 - (step - start) / max(1, length))
+
+
+def follow_lr_schedule(ctx) -> float:
+    """Set every optimiser to the step's rate where the config asks for a decay
+    (``decay_steps`` > 0): ``lr`` until ``decay_start_step``, then linearly to zero. Configs
+    without the fields, or with ``decay_steps`` 0, keep the constant rate of their papers.
+    Returns the rate in force."""
+    c = ctx.config
+    if getattr(c, "decay_steps", 0) <= 0:
+        return c.lr
+    lr = c.lr * linear_decay(ctx.step, c.decay_start_step, c.decay_steps)
+    for optimizer in ctx.optimizers.values():
+        set_lr(optimizer, lr)
+    return lr
 
 
 def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:

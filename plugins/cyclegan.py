@@ -31,7 +31,7 @@ from torch import nn
 from core.hookspecs import hookimpl
 from core.losses import least_squares_d_loss, least_squares_g_loss
 from core.networks import dcgan_init
-from core.optim import linear_decay, set_lr, step
+from core.optim import follow_lr_schedule, step
 from core.variant import DATA, Choice, DataRole, Generated, ImageInput, Variant
 from core.weights import WeightsError, load_state_into, save_weights
 
@@ -213,9 +213,7 @@ class CycleGAN(Variant):
         c = self.config
         G_ab, G_ba = ctx.nets["generator_ab"], ctx.nets["generator_ba"]
         D_a, D_b = ctx.nets["discriminator_a"], ctx.nets["discriminator_b"]
-        lr = c.lr * linear_decay(ctx.step, c.decay_start_step, c.decay_steps)
-        for optimizer in ctx.optimizers.values():
-            set_lr(optimizer, lr)
+        lr = follow_lr_schedule(ctx)
         real_a, real_b = ctx.next_batch("data")["image"], ctx.next_batch("data_b")["image"]
         n = min(real_a.size(0), real_b.size(0))  # the two sets may differ in size
         real_a, real_b = real_a[:n], real_b[:n]

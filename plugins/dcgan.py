@@ -21,6 +21,8 @@ class DCGANConfig:
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant, as the paper
 
 
 class DCGAN(NoiseToImage):

@@ -10,7 +10,7 @@ import torch
 from core.hookspecs import hookimpl
 from core.losses import gradient_penalty, wasserstein_d_loss, wasserstein_g_loss
 from core.networks import dcgan_pair
-from core.optim import adam_per_network, step
+from core.optim import adam_per_network, follow_lr_schedule, step
 from core.variant import NoiseToImage
 
 
@@ -24,6 +24,8 @@ class WGANGPConfig:
     critic_norm: str | None = None  # None or "layer": batch norm would couple the samples the penalty treats apart
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant, as the paper
     n_critic: int = 5  # critic steps per generator step
     gp_weight: float = 10.0
 
@@ -49,6 +51,7 @@ class WGANGP(NoiseToImage):
         return adam_per_network(nets, self.config.lr, self.config.betas)
 
     def train_step(self, ctx):
+        follow_lr_schedule(ctx)
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         for _ in range(self.config.n_critic):
             real = ctx.next_batch()["image"]
