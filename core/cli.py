@@ -19,7 +19,7 @@ from core import __version__
 
 DEFAULT_REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
 TRAIN_FLAGS = {"steps", "epochs", "batch_size", "seed", "device", "sample_every", "checkpoint_every",
-               "resume", "out", "data", "lr"}
+               "resume", "init_from", "out", "data", "lr"}
 
 
 # --------------------------------------------------------------------------- flag builders
@@ -103,6 +103,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("variant", metavar="VARIANT", help=f"one of: {', '.join(names)}")
     train.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, samples, metrics)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    train.add_argument("--init-from", type=Path, metavar="RUN",
+                       help="start a new run from RUN's last checkpoint (networks and optimisers) to fine-tune it "
+                            "or train a second stage: RUN's config and data, changed by any flags given here")
     train.add_argument("--steps", type=int, help="generator steps (default 1000 unless --epochs)")
     train.add_argument("--epochs", type=float, help="passes over --data")
     train.add_argument("--batch-size", type=int, default=None, help="default: the variant's (64 for most)")
@@ -199,6 +202,9 @@ def cmd_train(args) -> None:
                                                    "sample_every", "checkpoint_every", "eval_every", "eval_samples",
                                                    "diversity_every", "ema_decay")
                       if getattr(args, k) is not None}
+    if args.resume and args.init_from:
+        raise TrainingError("--resume continues the run in --out; --init-from starts a new one from another run: "
+                            "give one of them")
     if args.resume:
         info = read_run_info(args.out)
         if info["variant"] != variant_class.name:
@@ -206,16 +212,22 @@ def cmd_train(args) -> None:
                                 f"`ganzoo train {info['variant']} --out {args.out} --resume`")
         if overrides:
             raise TrainingError("config fields cannot change when resuming (the checkpoint's networks were "
-                                f"built from them): drop {', '.join('--' + k.replace('_', '-') for k in overrides)}")
+                                f"built from them): drop {', '.join('--' + k.replace('_', '-') for k in overrides)}, "
+                                f"or start a new run from this one with --init-from {args.out}")
         config = variant_class.config_from_dict(info["config"])
         settings = TrainSettings(**{**info["settings"], **settings_given})
         sources = {**info["sources"], **sources}
     else:
         defaults = dataclasses.asdict(variant_class.Config())
+        if args.init_from:
+            info = read_run_info(args.init_from)
+            if info["variant"] != variant_class.name:
+                raise TrainingError(f"{args.init_from} is a {info['variant']} run, not {variant_class.name}")
+            defaults, sources = {**defaults, **info["config"]}, {**info["sources"], **sources}
         config = variant_class.config_from_dict({**defaults, **overrides})
         settings = TrainSettings(**{"batch_size": variant_class.default_batch_size, **settings_given})
     result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
-                   show_progress=not args.quiet)
+                   show_progress=not args.quiet, init_from=args.init_from)
     if not result.finished:
         print(f"stopped at step {result.step} and saved a checkpoint; continue with: "
               f"ganzoo train {variant_class.name} --out {result.out} --resume")

@@ -120,6 +120,8 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
         *[f"- data ({role}): `{_shown_source(src)}`" for role, src in sources.items()],
+        *([f"- initialised from the run `{_shown_source(run_info['initialised_from'])}` (its networks and "
+           f"optimisers; the steps above are this run's own)"] if run_info.get("initialised_from") else []),
         # the steps trained, above, not the settings' target (a stopped run never reached it)
         *[f"- {key}: {value}" for key, value in settings.items() if value is not None and key != "steps"],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",

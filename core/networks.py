@@ -52,6 +52,38 @@ def dcgan_init(module: nn.Module) -> None:
         nn.init.zeros_(module.bias)
 
 
+class NoiseMixture(nn.Module):
+    """Standard normal noise -> a fixed mixture of ``clusters`` Gaussians, inside the generator.
+
+    An unconditional generator maps one connected noise space onto data that falls apart in
+    classes, so the borders between classes draw in-between images (a 4/9 morph). With noise
+    from well-separated clusters, the generator can send each cluster to one class and the
+    morphs have little noise mass (Khayatkhoei et al. 2018, "Disconnected manifold learning").
+
+    The mapping is exact: the first coordinate's normal CDF, u ~ U(0, 1), picks cluster
+    floor(u K); the rest of u within that slice is uniform and independent of the cluster, so
+    it becomes that coordinate's fresh N(0, 1) again. The noise is then centre + spread * noise,
+    with the centres' scale and the spread chosen so each coordinate keeps variance 1. Every
+    caller keeps drawing N(0, I) (seeded noise, training loops); the centres are a buffer, drawn
+    once from a fixed seed and saved with the weights.
+    """
+
+    CENTRE_SCALE, SPREAD, SEED = 0.8, 0.6, 1234  # 0.8^2 + 0.6^2 = 1
+
+    def __init__(self, latent_dim: int, clusters: int):
+        super().__init__()
+        generator = torch.Generator().manual_seed(self.SEED)
+        self.register_buffer("centres", torch.randn(clusters, latent_dim, generator=generator) * self.CENTRE_SCALE)
+
+    def forward(self, noise: torch.Tensor) -> torch.Tensor:
+        clusters = len(self.centres)
+        position = torch.special.ndtr(noise[:, 0].float()) * clusters
+        cluster = position.floor().clamp(0, clusters - 1)
+        within = (position - cluster).clamp(1e-6, 1 - 1e-6)  # U(0, 1) again
+        noise = torch.cat([torch.special.ndtri(within)[:, None].to(noise.dtype), noise[:, 1:]], dim=1)
+        return self.centres[cluster.long()].to(noise.dtype) + self.SPREAD * noise
+
+
 class DCGANGenerator(nn.Module):
     """z (N, latent_dim) -> image (N, channels, size, size) in [-1, 1].
 
@@ -60,9 +92,12 @@ class DCGANGenerator(nn.Module):
     tanh at the end. ``extra_layers`` stride-1 3x3 convolutions (with batch norm and ReLU)
     come before the last up-sampling, as ``n_extra_layers`` in Arjovsky et al.'s DCGAN code:
     depth at the cost of little size, since most weights sit in the first layer.
+    ``noise_clusters`` > 0 turns the N(0, I) noise into a mixture of that many Gaussians first
+    (``NoiseMixture``); 0 keeps the paper's noise and the published parameter layout.
     """
 
-    def __init__(self, latent_dim: int, image_size: int, channels: int, width: int = 64, extra_layers: int = 0):
+    def __init__(self, latent_dim: int, image_size: int, channels: int, width: int = 64, extra_layers: int = 0,
+                 noise_clusters: int = 0):
         super().__init__()
         base = dcgan_base_size(image_size)
         doublings = (image_size // base).bit_length() - 1
@@ -80,9 +115,13 @@ class DCGANGenerator(nn.Module):
         layers += [nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
         self.latent_dim = latent_dim
+        self.noise = NoiseMixture(latent_dim, noise_clusters) if noise_clusters else None
         self.apply(dcgan_init)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        z = z.view(z.size(0), -1)
+        if self.noise is not None:
+            z = self.noise(z)
         return self.net(z.view(z.size(0), -1, 1, 1))
 
 
@@ -133,12 +172,15 @@ def _normalised_leaky(width: int, norm: str | None) -> list[nn.Module]:
 
 def dcgan_pair(config, norm: str | None = "batch", score_bias: bool = True) -> dict:
     """DCGAN's generator and discriminator, sized from a config with ``latent_dim``,
-    ``image_size``, ``channels``, ``width`` and optionally ``extra_layers`` (0 where a config
-    has no such field): ``build_networks`` of the variants that use them as they are.
+    ``image_size``, ``channels``, ``width`` and optionally ``extra_layers`` and
+    ``noise_clusters`` (0 where a config has no such field): ``build_networks`` of the variants
+    that use them as they are.
     ``norm`` and ``score_bias`` are the discriminator's."""
     c = config
     extra = getattr(c, "extra_layers", 0)
-    return {"generator": DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width, extra_layers=extra),
+    generator = DCGANGenerator(c.latent_dim, c.image_size, c.channels, c.width, extra_layers=extra,
+                               noise_clusters=getattr(c, "noise_clusters", 0))
+    return {"generator": generator,
             "discriminator": DCGANDiscriminator(c.image_size, c.channels, c.width, norm=norm, score_bias=score_bias,
                                                 extra_layers=extra)}
 

@@ -98,7 +98,8 @@ class TrainContext:
 # --------------------------------------------------------------------------- run folder
 
 
-def write_run_info(out: Path, variant: Variant, settings: TrainSettings, sources: dict[str, str]) -> None:
+def write_run_info(out: Path, variant: Variant, settings: TrainSettings, sources: dict[str, str],
+                   initialised_from: str | None = None) -> None:
     info = {
         "variant": variant.name,
         "ganzoo_version": __version__,
@@ -106,6 +107,8 @@ def write_run_info(out: Path, variant: Variant, settings: TrainSettings, sources
         "settings": dataclasses.asdict(settings),
         "sources": sources,
     }
+    if initialised_from is not None:
+        info["initialised_from"] = initialised_from
     atomic_write_text(out / "run.json", json.dumps(info, indent=2))
 
 
@@ -156,17 +159,23 @@ def save_checkpoint(out: Path, ctx: TrainContext) -> None:
     atomic_write_bytes(out / CHECKPOINT, buffer.getvalue())
 
 
-def load_checkpoint(out: Path, ctx: TrainContext) -> None:
+def _read_checkpoint(out: Path, variant_name: str,
+                     if_missing: str = "start the run again without --resume") -> dict:
     path = out / CHECKPOINT
     if not path.exists():
-        raise TrainingError(f"no checkpoint at {path} to resume from; start the run again without --resume")
+        raise TrainingError(f"no checkpoint at {path}; {if_missing}")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:
         raise TrainingError(f"checkpoint {path} cannot be read ({error}). It may be damaged: "
                             f"move it away and start again, or restore it from a backup.") from None
-    if checkpoint.get("variant") != ctx.variant.name:
-        raise TrainingError(f"{path} is a {checkpoint.get('variant')} checkpoint, not {ctx.variant.name}")
+    if checkpoint.get("variant") != variant_name:
+        raise TrainingError(f"{path} is a {checkpoint.get('variant')} checkpoint, not {variant_name}")
+    return checkpoint
+
+
+def load_checkpoint(out: Path, ctx: TrainContext) -> None:
+    checkpoint = _read_checkpoint(out, ctx.variant.name)
     for name, net in ctx.nets.items():
         net.load_state_dict(checkpoint["nets"][name], strict=True)
     for name, opt in ctx.optimizers.items():
@@ -182,6 +191,40 @@ def load_checkpoint(out: Path, ctx: TrainContext) -> None:
     ctx.state.update(_to_device(checkpoint["variant_state"], ctx.device))
     ctx.step = int(checkpoint["step"])
     _set_rng_state(checkpoint["rng"])
+
+
+def initialise_from(source: Path, ctx: TrainContext) -> None:
+    """A new run's networks and optimiser state from another run's last checkpoint: fine-tuning,
+    or a second stage whose config adds to the first (noise clusters, a learning-rate decay).
+    Every trained tensor must fit; tensors the new config adds (the noise mixture's centres)
+    keep their fresh values. The optimisers keep this run's settings (lr, betas) and take the
+    source's moment estimates; step count, data order and RNG start afresh from the seed."""
+    checkpoint = _read_checkpoint(source, ctx.variant.name, "--init-from takes the folder of a ganzoo training run")
+    for name, net in ctx.nets.items():
+        if name not in checkpoint["nets"]:
+            raise TrainingError(f"{source} has no {name} network to start from")
+        try:
+            missing, unexpected = net.load_state_dict(checkpoint["nets"][name], strict=False)
+        except RuntimeError as error:  # a tensor of another shape
+            detail = str(error).splitlines()[-1].strip()
+            raise TrainingError(f"{source}'s {name} does not fit this config ({detail}); start from a run "
+                                f"with the same network sizes") from None
+        trained = {key for key, _ in net.named_parameters()} | {key for key, _ in net.named_buffers()
+                                                                 if key.endswith(("running_mean", "running_var"))}
+        if unexpected or trained & set(missing):
+            raise TrainingError(f"{source}'s {name} does not fit this config (missing "
+                                f"{sorted(trained & set(missing))[:3]}, unexpected {unexpected[:3]}); start "
+                                f"from a run with the same networks")
+    for name, optimizer in ctx.optimizers.items():
+        own = [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+        try:
+            optimizer.load_state_dict(checkpoint["optimizers"][name])
+        except (KeyError, ValueError) as error:
+            raise TrainingError(f"{source}'s {name} optimiser does not fit this run ({error})") from None
+        for group, settings in zip(optimizer.param_groups, own):
+            group.update(settings)
+    if ctx.average is not None:
+        ctx.average.restart_from_live()
 
 
 def _to_device(value, device):
@@ -260,13 +303,14 @@ def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSet
 
 
 def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: TrainSettings,
-          resume: bool = False, show_progress: bool = True,
+          resume: bool = False, show_progress: bool = True, init_from: str | Path | None = None,
           stop_after: int | None = None,
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train ``variant`` on ``sources`` (data role -> source), writing into ``out``.
 
     ``stop_after`` stops (and checkpoints) after that many steps of this call, as a Ctrl-C
-    would: the tests use it to interrupt a run at a known point.
+    would: the tests use it to interrupt a run at a known point. ``init_from`` (a run folder)
+    starts a new run from that run's networks and optimisers (``initialise_from``).
     """
     out = Path(out)
     missing = [role.name for role in variant.data_roles if role.name not in sources]
@@ -281,7 +325,15 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     out.mkdir(parents=True, exist_ok=True)
     if resume:
         load_checkpoint(out, ctx)
-    write_run_info(out, variant, settings, sources)
+        initialised_from = read_run_info(out).get("initialised_from")
+    elif init_from is not None:
+        if Path(init_from).resolve() == out.resolve():
+            raise TrainingError(f"--init-from {init_from} is the new run's own folder; to continue it, use --resume")
+        initialise_from(Path(init_from), ctx)
+        initialised_from = str(init_from)
+    else:
+        initialised_from = None
+    write_run_info(out, variant, settings, sources, initialised_from)
     metrics_path = out / "metrics.jsonl"
     _truncate_metrics(metrics_path, after_step=ctx.step)
 

@@ -19,6 +19,7 @@ class DCGANConfig:
     latent_dim: int = 100
     width: int = 64  # channels of the generator's last and the discriminator's first layer
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (core.networks.NoiseMixture)
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
@@ -37,7 +38,7 @@ class DCGAN(NoiseToImage):
 
     @classmethod
     def tiny_config(cls):
-        return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4, extra_layers=1)
+        return DCGANConfig(image_size=16, channels=1, latent_dim=8, width=4, extra_layers=1, noise_clusters=3)
 
     def build_networks(self):
         return dcgan_pair(self.config, norm="batch")

@@ -21,6 +21,7 @@ class WGANGPConfig:
     latent_dim: int = 100
     width: int = 64
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (core.networks.NoiseMixture)
     critic_norm: str | None = None  # None or "layer": batch norm would couple the samples the penalty treats apart
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)

@@ -169,3 +169,42 @@ def test_tuple_fields_take_their_values(data, tmp_path):
                    "--betas", 0.5, 0.9) == 0
     config = json.loads((out / "config.json").read_text())["config"]
     assert config["generator_widths"] == [8, 16] and config["betas"] == [0.5, 0.9]
+
+
+def test_init_from_starts_a_new_run_from_another_runs_networks_and_optimisers(data, tmp_path, capsys):
+    first, second = tmp_path / "first", tmp_path / "second"
+    run_cli("train", "dcgan", "--data", data, "--out", first, "--steps", 3, "--batch-size", 4, "--quiet", *TINY,
+            "--lr", "0.001")
+    # a second stage: the first run's config and data, with noise clusters and another rate added
+    assert run_cli("train", "dcgan", "--init-from", first, "--out", second, "--steps", 0, "--batch-size", 4,
+                   "--quiet", "--noise-clusters", 3, "--lr", "0.0005") == 0
+    before = torch.load(first / CHECKPOINT, weights_only=True)
+    after = torch.load(second / CHECKPOINT, weights_only=True)
+    assert after["step"] == 0
+    for name, state in before["nets"].items():
+        for key, value in state.items():
+            assert torch.equal(value, after["nets"][name][key]), f"{name}.{key}"
+    assert set(after["nets"]["generator"]) - set(before["nets"]["generator"]) == {"noise.centres"}
+    moments = lambda checkpoint: checkpoint["optimizers"]["generator"]["state"][0]["exp_avg"]
+    assert torch.equal(moments(before), moments(after))
+    assert after["optimizers"]["generator"]["param_groups"][0]["lr"] == 0.0005  # this run's rate, not the source's
+    info = json.loads((second / "run.json").read_text())
+    assert info["initialised_from"] == str(first) and info["config"]["width"] == 4
+    assert info["sources"] == json.loads((first / "run.json").read_text())["sources"]
+    # and it trains on from there
+    assert run_cli("train", "dcgan", "--out", second, "--resume", "--steps", 2, "--quiet") == 0
+    assert json.loads((second / "run.json").read_text())["initialised_from"] == str(first)
+
+
+def test_init_from_refuses_runs_that_do_not_fit(data, tmp_path, capsys):
+    first = tmp_path / "first"
+    run_cli("train", "dcgan", "--data", data, "--out", first, "--steps", 1, "--batch-size", 4, "--quiet", *TINY)
+    capsys.readouterr()
+    assert run_cli("train", "dcgan", "--init-from", first, "--out", tmp_path / "wider", "--width", 8, "--quiet") == 2
+    assert "does not fit this config" in capsys.readouterr().err
+    assert run_cli("train", "wgan_gp", "--init-from", first, "--out", tmp_path / "other", "--quiet") == 2
+    assert "is a dcgan run, not wgan_gp" in capsys.readouterr().err
+    assert run_cli("train", "dcgan", "--init-from", first, "--out", first, "--resume") == 2
+    assert "give one of them" in capsys.readouterr().err
+    assert run_cli("train", "dcgan", "--init-from", tmp_path / "nothing", "--out", tmp_path / "x") == 2
+    assert "not a ganzoo run folder" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""The shared DCGAN networks: shapes at every supported size, and the optional extra layers."""
+"""The shared DCGAN networks: shapes at every supported size, the optional extra layers and noise mixture."""
 
 from dataclasses import dataclass
 
@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.networks import DCGANDiscriminator, DCGANGenerator, dcgan_pair
+from core.networks import DCGANDiscriminator, DCGANGenerator, NoiseMixture, dcgan_pair
 from plugins.dcgan import DCGANConfig
 from plugins.wgan_gp import WGANGPConfig
 
@@ -51,3 +51,27 @@ def test_pair_reads_extra_layers_from_configs_that_have_it():
     assert _convs_3x3(dcgan["generator"]) == 1 and _convs_3x3(dcgan["discriminator"]) == 1
     assert _convs_3x3(critic["generator"]) == 2 and _convs_3x3(critic["discriminator"]) == 2
     assert _convs_3x3(without_field["generator"]) == 0 and _convs_3x3(without_field["discriminator"]) == 0
+
+
+def test_the_noise_mixture_is_an_exact_mixture_of_unit_variance():
+    mixture = NoiseMixture(latent_dim=6, clusters=4)
+    noise = torch.randn(40_000, 6, generator=torch.Generator().manual_seed(0))
+    mixed = mixture(noise)
+    nearest = torch.cdist(mixed, mixture.centres).argmin(1)
+    shares = torch.bincount(nearest, minlength=4) / len(nearest)
+    assert torch.allclose(shares, torch.full((4,), 0.25), atol=0.02)  # the clusters are equally likely
+    offsets = (mixed - mixture.centres[nearest]) / NoiseMixture.SPREAD
+    assert offsets.std(0) == pytest.approx(torch.ones(6), abs=0.05)  # each one N(0, 1) around its centre
+    wide = NoiseMixture(latent_dim=100, clusters=20)(torch.randn(20_000, 100))
+    assert wide.var(0).mean() == pytest.approx(1.0, abs=0.15)  # the generator's input keeps its scale
+
+
+def test_noise_clusters_add_only_a_buffer_saved_with_the_weights():
+    plain = DCGANGenerator(8, 16, 1, width=4)
+    torch.manual_seed(0)
+    mixed = DCGANGenerator(8, 16, 1, width=4, noise_clusters=5)
+    assert set(mixed.state_dict()) - set(plain.state_dict()) == {"noise.centres"}
+    assert [n for n, _ in mixed.named_parameters()] == [n for n, _ in plain.named_parameters()]
+    again = DCGANGenerator(8, 16, 1, width=4, noise_clusters=5)
+    assert torch.equal(again.noise.centres, mixed.noise.centres)  # drawn from a fixed seed
+    assert mixed(torch.randn(3, 8)).shape == (3, 1, 16, 16)
