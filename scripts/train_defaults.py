@@ -58,6 +58,15 @@ RECIPES = {
                   "--decay-start-step", "1000", "--decay-steps", "1000"],
                  ["--steps", "2000", "--batch-size", "8", "--eval-every", "250"]),
 }
+# A second stage, started from the first's last checkpoint (`ganzoo train --init-from`) in
+# runs/defaults/<variant>-stage2, which is the run exported. Noise from 20 fixed clusters lets the
+# generator send each cluster to one digit instead of drawing morphs at the borders between
+# digits; the learning rate then decays to zero. Measured on the first stage's weights: judge
+# IS 8.2 -> 9.05 within 2,500 steps (2,000 samples), low-confidence samples 20% -> 7%.
+SECOND_STAGES = {
+    "dcgan": (["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"], ["--steps", "5000"]),
+    "wgan_gp": (["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"]),
+}
 # Trained on request (name them), never exported: their weights would mislead.
 NOT_SHIPPED = {
     "began": "its generator collapses onto thin 1s. The generator minimises the auto-encoder's "
@@ -82,6 +91,25 @@ def train_command(name: str) -> list[str]:
     data, config, training = RECIPES[name]
     # argparse keeps a flag's last value: a recipe's own flags override the common ones
     return ["train", name, *data, "--out", str(RUNS / name), *COMMON, *training, *config]
+
+
+def second_stage_command(name: str) -> list[str]:
+    config, training = SECOND_STAGES[name]
+    return ["train", name, "--init-from", str(RUNS / name), "--out", str(RUNS / f"{name}-stage2"), *COMMON,
+            *training, *config]
+
+
+def train_or_resume(command: list[str], run: Path, steps: list[str]) -> None:
+    # Resuming is exact, so a recipe's longer --steps continues a finished run to the same
+    # result as training it straight.
+    resuming = (run / "checkpoints" / "last.pt").exists()
+    name = command[1]
+    ganzoo(*(["train", name, "--out", str(run), "--resume", *steps] if resuming else command), "--quiet",
+           env={**os.environ, "PYTHONUNBUFFERED": "1"})
+
+
+def _steps(flags: list[str]) -> list[str]:
+    return flags[flags.index("--steps"):][:2]
 
 
 def export(name: str, run: Path) -> dict:
@@ -137,8 +165,12 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None
     chosen = f"step {best['step']}, best by the judge's {best['metric']} during training" if best else "the last step"
     command = "python scripts/train_defaults.py " + name
-    shown = shlex.join(train_command(name)).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../")
-    lines = [card, "## Reproduce", "", "```bash", command, "# which runs: ganzoo " + shown, "```", "",
+    stages = [train_command(name)] + ([second_stage_command(name)] if name in SECOND_STAGES else [])
+    shown = ["# which runs: ganzoo " + shlex.join(stage).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../")
+             for stage in stages]
+    if len(shown) > 1:
+        shown = ["# which runs, in two stages:", *[line.replace("# which runs: ", "#   ") for line in shown]]
+    lines = [card, "## Reproduce", "", "```bash", command, *shown, "```", "",
              f"Exported from `{exported['exported_from']}` ({chosen}) in "
              f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
              "", "## Quality, measured offline with the project's digit judge", "",
@@ -159,12 +191,11 @@ def main() -> None:
         get_variant(name)  # an unknown name fails here, before any training
         run = RUNS / name
         if not args.export_only:
-            resuming = (run / "checkpoints" / "last.pt").exists()
-            # Resuming is exact, so a recipe's longer --steps continues a finished run to the same
-            # result as training it straight.
-            steps = RECIPES[name][2][RECIPES[name][2].index("--steps"):][:2]
-            command = ["train", name, "--out", str(run), "--resume", *steps] if resuming else train_command(name)
-            ganzoo(*command, "--quiet", env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            train_or_resume(train_command(name), run, _steps(RECIPES[name][2]))
+        if name in SECOND_STAGES:
+            run = RUNS / f"{name}-stage2"
+            if not args.export_only:
+                train_or_resume(second_stage_command(name), run, _steps(SECOND_STAGES[name][1]))
         if name in NOT_SHIPPED:
             print(f"{name}: trained in {run}, not exported: {NOT_SHIPPED[name]}")
             continue
