@@ -58,14 +58,14 @@ RECIPES = {
                   "--decay-start-step", "1000", "--decay-steps", "1000"],
                  ["--steps", "2000", "--batch-size", "8", "--eval-every", "250"]),
 }
-# A second stage, started from the first's last checkpoint (`ganzoo train --init-from`) in
-# runs/defaults/<variant>-stage2, which is the run exported. Noise from 20 fixed clusters lets the
-# generator send each cluster to one digit instead of drawing morphs at the borders between
-# digits; the learning rate then decays to zero. Measured on the first stage's weights: judge
-# IS 8.2 -> 9.05 within 2,500 steps (2,000 samples), low-confidence samples 20% -> 7%.
-SECOND_STAGES = {
-    "dcgan": (["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"], ["--steps", "5000"]),
-    "wgan_gp": (["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"]),
+# Later stages, each started from the one before's last checkpoint (`ganzoo train --init-from`)
+# in runs/defaults/<variant>-stage2, -stage3 ...; the last is the run exported. Noise from 20
+# fixed clusters lets the generator send each cluster to one digit instead of drawing morphs at
+# the borders between digits; the learning rate then decays to zero. Measured on the first
+# stage's weights: DCGAN's judge IS 8.2 -> 9.05 within 2,500 steps (2,000 samples).
+LATER_STAGES = {
+    "dcgan": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"], ["--steps", "5000"])],
+    "wgan_gp": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"])],
 }
 # Trained on request (name them), never exported: their weights would mislead.
 NOT_SHIPPED = {
@@ -94,10 +94,19 @@ def train_command(name: str) -> list[str]:
     return ["train", name, *data, "--out", str(RUNS / name), *COMMON, *training, *config]
 
 
-def second_stage_command(name: str) -> list[str]:
-    config, training = SECOND_STAGES[name]
-    return ["train", name, "--init-from", str(RUNS / name), "--out", str(RUNS / f"{name}-stage2"), *COMMON,
-            *training, *config]
+def stage_run(name: str, stage: int) -> Path:
+    """The run folder of stage 1 (the recipe), 2, 3 ... (LATER_STAGES)."""
+    return RUNS / name if stage == 1 else RUNS / f"{name}-stage{stage}"
+
+
+def later_stage_command(name: str, stage: int) -> list[str]:
+    config, training = LATER_STAGES[name][stage - 2]
+    return ["train", name, "--init-from", str(stage_run(name, stage - 1)), "--out", str(stage_run(name, stage)),
+            *COMMON, *training, *config]
+
+
+def stage_count(name: str) -> int:
+    return 1 + len(LATER_STAGES.get(name, []))
 
 
 def train_or_resume(command: list[str], run: Path, steps: list[str]) -> None:
@@ -166,11 +175,11 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None
     chosen = f"step {best['step']}, best by the judge's {best['metric']} during training" if best else "the last step"
     command = "python scripts/train_defaults.py " + name
-    stages = [train_command(name)] + ([second_stage_command(name)] if name in SECOND_STAGES else [])
+    stages = [train_command(name)] + [later_stage_command(name, i) for i in range(2, stage_count(name) + 1)]
     shown = ["# which runs: ganzoo " + shlex.join(stage).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../")
              for stage in stages]
     if len(shown) > 1:
-        shown = ["# which runs, in two stages:", *[line.replace("# which runs: ", "#   ") for line in shown]]
+        shown = [f"# which runs, in {len(shown)} stages:", *[line.replace("# which runs: ", "#   ") for line in shown]]
     lines = [card, "## Reproduce", "", "```bash", command, *shown, "```", "",
              f"Exported from `{exported['exported_from']}` ({chosen}) in "
              f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
@@ -193,10 +202,10 @@ def main() -> None:
         run = RUNS / name
         if not args.export_only:
             train_or_resume(train_command(name), run, _steps(RECIPES[name][2]))
-        if name in SECOND_STAGES:
-            run = RUNS / f"{name}-stage2"
+        for stage in range(2, stage_count(name) + 1):
+            run = stage_run(name, stage)
             if not args.export_only:
-                train_or_resume(second_stage_command(name), run, _steps(SECOND_STAGES[name][1]))
+                train_or_resume(later_stage_command(name, stage), run, _steps(LATER_STAGES[name][stage - 2][1]))
         if name in NOT_SHIPPED:
             print(f"{name}: trained in {run}, not exported: {NOT_SHIPPED[name]}")
             continue
