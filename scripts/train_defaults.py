@@ -65,7 +65,10 @@ RECIPES = {
 # stage's weights: DCGAN's judge IS 8.2 -> 9.05 within 2,500 steps (2,000 samples).
 LATER_STAGES = {
     "dcgan": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"], ["--steps", "5000"])],
-    "wgan_gp": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"])],
+    # WGAN-GP learns the clusters more slowly (its generator steps once per five critic steps):
+    # a third stage of 2,000 steps took judge IS 8.89 -> 9.01 on 10,000 samples, FD 37 -> 34.
+    "wgan_gp": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"]),
+                (["--decay-start-step", "1000", "--decay-steps", "1000"], ["--steps", "2000"])],
 }
 # Trained on request (name them), never exported: their weights would mislead.
 NOT_SHIPPED = {
