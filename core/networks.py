@@ -122,7 +122,7 @@ class DCGANGenerator(nn.Module):
         z = z.view(z.size(0), -1)
         if self.noise is not None:
             z = self.noise(z)
-        return self.net(z.view(z.size(0), -1, 1, 1))
+        return self.net(z[:, :, None, None])
 
 
 class DCGANDiscriminator(nn.Module):

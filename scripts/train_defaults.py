@@ -103,7 +103,11 @@ def stage_run(name: str, stage: int) -> Path:
     return RUNS / name if stage == 1 else RUNS / f"{name}-stage{stage}"
 
 
-def later_stage_command(name: str, stage: int) -> list[str]:
+def stage_command(name: str, stage: int) -> list[str]:
+    """``ganzoo`` arguments of stage 1 (``train_command``) or of a later stage, which starts
+    from the stage before."""
+    if stage == 1:
+        return train_command(name)
     config, training = LATER_STAGES[name][stage - 2]
     return ["train", name, "--init-from", str(stage_run(name, stage - 1)), "--out", str(stage_run(name, stage)),
             *COMMON, *training, *config]
@@ -113,17 +117,14 @@ def stage_count(name: str) -> int:
     return 1 + len(LATER_STAGES.get(name, []))
 
 
-def train_or_resume(command: list[str], run: Path, steps: list[str]) -> None:
+def train_or_resume(command: list[str]) -> None:
     # Resuming is exact, so a recipe's longer --steps continues a finished run to the same
     # result as training it straight.
-    resuming = (run / "checkpoints" / "last.pt").exists()
-    name = command[1]
-    ganzoo(*(["train", name, "--out", str(run), "--resume", *steps] if resuming else command), "--quiet",
+    name, run = command[1], command[command.index("--out") + 1]
+    steps = command[command.index("--steps"):][:2]
+    resuming = (Path(run) / "checkpoints" / "last.pt").exists()
+    ganzoo(*(["train", name, "--out", run, "--resume", *steps] if resuming else command), "--quiet",
            env={**os.environ, "PYTHONUNBUFFERED": "1"})
-
-
-def _steps(flags: list[str]) -> list[str]:
-    return flags[flags.index("--steps"):][:2]
 
 
 def export(name: str, run: Path) -> dict:
@@ -179,7 +180,7 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None
     chosen = f"step {best['step']}, best by the judge's {best['metric']} during training" if best else "the last step"
     command = "python scripts/train_defaults.py " + name
-    stages = [train_command(name)] + [later_stage_command(name, i) for i in range(2, stage_count(name) + 1)]
+    stages = [stage_command(name, stage) for stage in range(1, stage_count(name) + 1)]
     shown = ["# which runs: ganzoo " + shlex.join(stage).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../")
              for stage in stages]
     if len(shown) > 1:
@@ -203,13 +204,10 @@ def main() -> None:
         sys.exit(f"needs the real data in {SHARED} (see shared/data/README.md)")
     for name in args.names:
         get_variant(name)  # an unknown name fails here, before any training
-        run = RUNS / name
-        if not args.export_only:
-            train_or_resume(train_command(name), run, _steps(RECIPES[name][2]))
-        for stage in range(2, stage_count(name) + 1):
-            run = stage_run(name, stage)
+        for stage in range(1, stage_count(name) + 1):
             if not args.export_only:
-                train_or_resume(later_stage_command(name, stage), run, _steps(LATER_STAGES[name][stage - 2][1]))
+                train_or_resume(stage_command(name, stage))
+        run = stage_run(name, stage_count(name))  # the last stage is the one exported
         if name in NOT_SHIPPED:
             print(f"{name}: trained in {run}, not exported: {NOT_SHIPPED[name]}")
             continue
