@@ -16,7 +16,8 @@ same architecture) starts with a fully connected layer to ``width`` maps at the 
 and up-samples by nearest neighbour. Neither output has an activation, as in the paper.
 
 Choices the paper leaves open: Adam betas (0.5, 0.999), as in the widely used
-reimplementations; the paper's learning-rate decay (halve it when M stalls) is not applied.
+reimplementations; the paper halves the learning rate when M stalls, and here an optional
+linear decay (``decay_start_step``, ``decay_steps``) stands in for it.
 D is updated first, then G on the same noise against the updated D; k_t uses that G loss.
 Options beyond the paper, off by default:
 - ``pull_away`` adds EBGAN's pulling-away term (Zhao, Mathieu and LeCun 2017) on the
@@ -37,7 +38,7 @@ from torch import nn
 
 from core.hookspecs import hookimpl
 from core.networks import dcgan_base_size
-from core.optim import adam_per_network, step
+from core.optim import adam_per_network, follow_lr_schedule, step
 from core.variant import NoiseToImage
 
 
@@ -55,6 +56,8 @@ class BEGANConfig:
     pull_away: float = 0.0  # weight of EBGAN's pulling-away term on the generator (0: the paper's BEGAN)
     lr: float = 1e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant
 
     def __post_init__(self):
         if self.norm not in (1, 2):
@@ -167,6 +170,7 @@ class BEGAN(NoiseToImage):
     def train_step(self, ctx):
         c = self.config
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+        follow_lr_schedule(ctx)
         real = ctx.next_batch()["image"]
         z = torch.randn(real.size(0), c.latent_dim, device=ctx.device)
         with ctx.autocast():

@@ -1,4 +1,4 @@
-"""The learning-rate decay that DCGAN and WGAN-GP take as an option (CycleGAN has it always)."""
+"""The learning-rate decay that DCGAN, WGAN-GP and BEGAN take as an option (CycleGAN has it always)."""
 
 import dataclasses
 
@@ -6,6 +6,7 @@ import pytest
 
 from core import testing
 from core.training import setup_training
+from plugins.began import BEGAN
 from plugins.dcgan import DCGAN
 from plugins.wgan_gp import WGANGP
 
@@ -19,7 +20,7 @@ def rates_over_steps(variant, tmp_path, steps=5) -> list[float]:
     return rates
 
 
-@pytest.mark.parametrize("variant_class", [DCGAN, WGANGP])
+@pytest.mark.parametrize("variant_class", [DCGAN, WGANGP, BEGAN])
 def test_decay_keeps_the_rate_then_falls_linearly_to_zero(variant_class, tmp_path):
     config = dataclasses.replace(variant_class.tiny_config(), decay_start_step=1, decay_steps=2)
     lr = config.lr
@@ -28,7 +29,7 @@ def test_decay_keeps_the_rate_then_falls_linearly_to_zero(variant_class, tmp_pat
     assert [r.pop() for r in rates] == pytest.approx([lr, lr, lr / 2, 0, 0])
 
 
-@pytest.mark.parametrize("variant_class", [DCGAN, WGANGP])
+@pytest.mark.parametrize("variant_class", [DCGAN, WGANGP, BEGAN])
 def test_without_decay_the_rate_stays_the_papers(variant_class, tmp_path):
     config = variant_class.tiny_config()
     assert config.decay_steps == 0
