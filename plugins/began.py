@@ -146,9 +146,10 @@ class BEGAN(NoiseToImage):
              "https://arxiv.org/abs/1703.10717")
     description = ("The discriminator is an auto-encoder: it learns to reconstruct real images and not "
                    "generated ones, and the generator learns to make images it reconstructs well. A "
-                   "proportional controller (k_t) holds the two losses at the ratio gamma = 0.5, and "
-                   "M = L(x) + |gamma L(x) - L(G(z))| measures convergence. ELU convolutions, "
-                   "nearest-neighbour up-sampling, Adam 1e-4.")
+                   "proportional controller (k_t) holds the two losses at a ratio gamma (0.5 in the paper), "
+                   "and M = L(x) + |gamma L(x) - L(G(z))| measures convergence. ELU convolutions, "
+                   "nearest-neighbour up-sampling. The bundled weights add EBGAN's pulling-away term, "
+                   "which keeps a batch varied: without it the generator collapses onto 1s on MNIST.")
     Config = BEGANConfig
 
     @classmethod
