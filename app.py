@@ -1,35 +1,30 @@
-"""ganzoo's Gradio app: one tab per registered variant, built from the registry alone.
+"""ganzoo's Gradio app from a checkout: ``python app.py`` (http://127.0.0.1:7860).
 
-    python app.py        # http://127.0.0.1:7860
-
-On Hugging Face Spaces this file is the entry point (README front matter: app_file).
+On Hugging Face Spaces this file is the entry point (README front matter: app_file). A Space
+installs requirements.txt but never the project itself, so when no ``ganzoo`` is installed
+the checkout's ``core/`` is imported as the package ``ganzoo`` and ``plugins/`` as
+``ganzoo.plugins``: the same names a wheel installs (pyproject.toml's package-dir).
 """
 
-import os
-
-# No outbound call at start: Gradio's analytics and the Hub's telemetry stay off.
-os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-import gradio as gr  # noqa: E402
-
-from core.plugins import registry  # noqa: E402
-from core.ui import build_tab, header_markdown  # noqa: E402
+import importlib.util
+import sys
+from pathlib import Path
 
 
-def build_app(variants=None) -> gr.Blocks:
-    variants = registry() if variants is None else variants
-    with gr.Blocks(title="ganzoo") as demo:
-        gr.Markdown(header_markdown(len(variants)))
-        with gr.Tabs():
-            for name, registration in variants.items():
-                with gr.Tab(registration.variant.title, id=name):
-                    build_tab(registration.variant)
-    return demo
+def import_checkout_as_ganzoo(root: Path) -> None:
+    for name, folder in (("ganzoo", root / "core"), ("ganzoo.plugins", root / "plugins")):
+        spec = importlib.util.spec_from_file_location(name, folder / "__init__.py",
+                                                      submodule_search_locations=[str(folder)])
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    sys.modules["ganzoo"].plugins = sys.modules["ganzoo.plugins"]
 
+
+if importlib.util.find_spec("ganzoo") is None:
+    import_checkout_as_ganzoo(Path(__file__).resolve().parent)
+
+from ganzoo.app import build_app, main  # noqa: E402, F401  (build_app: for `from app import build_app`)
 
 if __name__ == "__main__":
-    build_app().launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    main()

@@ -15,6 +15,8 @@ import copy
 import torch
 from torch import nn
 
+from .errors import UserError
+
 
 def decay_at(step: int, decay: float) -> float:
     """The decay for update number ``step`` (1-based): ``decay``, but lower early on, so a
@@ -29,7 +31,7 @@ class WeightAverage:
 
     def __init__(self, nets: dict[str, nn.Module], names, decay: float):
         if not 0 < decay < 1:
-            raise ValueError(f"the EMA decay must be between 0 and 1 (0.999 is usual), not {decay}")
+            raise UserError(f"the EMA decay must be between 0 and 1 (0.999 is usual), not {decay}")
         self.decay = decay
         self.live = {name: nets[name] for name in names}
         self.nets = {name: copy.deepcopy(net).requires_grad_(False) for name, net in self.live.items()}

@@ -15,9 +15,11 @@ import typing
 import warnings
 from pathlib import Path
 
-from core import __version__
+from . import __version__
+from .errors import UserError
 
-DEFAULT_REAL = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "mnist"
+# The judge's statistics of the MNIST test split, shipped with it (ganzoo.evaluation).
+DEFAULT_REAL = "mnist"
 TRAIN_FLAGS = {"steps", "epochs", "batch_size", "seed", "device", "sample_every", "checkpoint_every",
                "resume", "init_from", "out", "data", "lr"}
 
@@ -62,7 +64,7 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
 
 
 def add_input_flags(parser: argparse.ArgumentParser, variant) -> None:
-    from core.variant import Choice, ImageInput, Slider
+    from .variant import Choice, ImageInput, Slider
 
     group = parser.add_argument_group(f"{variant.name} inputs")
     for spec in variant.inputs():
@@ -85,7 +87,7 @@ def add_input_flags(parser: argparse.ArgumentParser, variant) -> None:
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    from core.plugins import get_variant, registry
+    from .registry import get_variant, registry
 
     parser = argparse.ArgumentParser(prog="ganzoo", description="Train, sample and share GANs.")
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
@@ -136,7 +138,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                                                      "(one sub-folder per class when images have labels)")
     sample.add_argument("--device", default="auto")
     if variant_class is not None:
-        from core.weights import config_without_network
+        from .weights import config_without_network
 
         add_input_flags(sample, variant_class(config_without_network(variant_class, _peek(argv, "--weights"))))
 
@@ -152,7 +154,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     evaluate.add_argument("--weights", help="as for sample (default: the variant's default weights)")
     evaluate.add_argument("-n", "--samples", type=int, default=10_000, help="generated images (10000)")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--real", default=str(DEFAULT_REAL), help="real digits to compare with (MNIST)")
+    evaluate.add_argument("--real", default=DEFAULT_REAL, metavar="DATA",
+                          help="real images to compare with: 'mnist' (the default) uses the MNIST test split's "
+                               "statistics that ship with the judge; or a folder, IDX folder or CSV of real digits")
     evaluate.add_argument("--data", help="input images for variants that translate (CycleGAN: UCI digits)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", type=Path, help="also write the figures here")
@@ -180,8 +184,8 @@ def _peek(argv: list[str], flag: str) -> str | None:
 
 
 def cmd_list(args) -> None:
-    from core.plugins import registry
-    from core.weights import describe_default
+    from .registry import registry
+    from .weights import describe_default
 
     rows = [(name, reg.variant.title, reg.plugin, describe_default(reg.variant)) for name, reg in registry().items()]
     header = ("NAME", "TITLE", "PLUGIN", "DEFAULT WEIGHTS")
@@ -191,8 +195,8 @@ def cmd_list(args) -> None:
 
 
 def cmd_train(args) -> None:
-    from core.plugins import get_variant
-    from core.training import TrainSettings, TrainingError, read_run_info, train
+    from .registry import get_variant
+    from .training import TrainingError, TrainSettings, read_run_info, train
 
     variant_class = get_variant(args.variant)
     overrides = {k.removeprefix("config__"): v for k, v in vars(args).items()
@@ -238,9 +242,9 @@ def cmd_train(args) -> None:
 
 def _load_model(args):
     """The variant's model from --weights (or its default weights) on --device, saying which."""
-    from core.devices import pick_device
-    from core.plugins import get_variant
-    from core.weights import load_model
+    from .devices import pick_device
+    from .registry import get_variant
+    from .weights import load_model
 
     model = load_model(get_variant(args.variant), args.weights, pick_device(args.device))
     print(f"weights: {model.source}", file=sys.stderr)
@@ -297,7 +301,7 @@ def _safe_name(text: str) -> str:
 
 
 def cmd_push(args) -> None:
-    from core.hub import push
+    from .hub import push
 
     commit = push(args.run, args.repo_id, branch=args.branch, private=args.private, token=args.token)
     print(f"pushed {args.run} to {args.repo_id} (commit {commit}); load it with "
@@ -305,8 +309,8 @@ def cmd_push(args) -> None:
 
 
 def cmd_eval(args) -> None:
-    from core.evaluation import evaluate, format_report
-    from core.inception import inception_weights_path
+    from .evaluation import evaluate, format_report
+    from .inception import inception_weights_path
 
     model = _load_model(args)
     figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device,
@@ -317,11 +321,11 @@ def cmd_eval(args) -> None:
 
 
 def cmd_import(args) -> None:
-    from core.plugins import get_variant
+    from .registry import get_variant
 
     variant_class = get_variant(args.variant)
     if not args.path.exists():
-        raise FileNotFoundError(f"no file at {args.path}")
+        raise UserError(f"no file at {args.path}")
     out = variant_class.import_checkpoint(args.path, args.out)
     print(f"wrote ganzoo weights to {out}; use them with: ganzoo sample {variant_class.name} --weights {out}")
 
@@ -342,13 +346,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from core.data import DataError
-    from core.images import BadImageError
-    from core.inception import InceptionError
-    from core.judge import JudgeError
-    from core.plugins import DuplicateVariantError, UnknownVariantError
-    from core.training import TrainingError
-    from core.weights import WeightsError
+    from .data import DataError
+    from .images import BadImageError
+    from .inception import InceptionError
+    from .judge import JudgeError
+    from .registry import DuplicateVariantError, UnknownVariantError
+    from .training import TrainingError
+    from .weights import WeightsError
 
     expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
                 WeightsError, JudgeError, InceptionError, FileNotFoundError, NotImplementedError, ValueError)

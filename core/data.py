@@ -21,7 +21,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from core.images import BadImageError, convert_mode, open_image
+from .errors import UserError
+from .images import BadImageError, convert_mode, open_image
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 # torchvision class and constructor keywords for each dataset name we accept.
@@ -37,7 +38,7 @@ TORCHVISION_DATASETS = {
 MAX_DATASET_BYTES = 4 * 1024**3
 
 
-class DataError(ValueError):
+class DataError(UserError):
     """A dataset could not be loaded; the message says what to pass instead."""
 
 

@@ -6,6 +6,8 @@ import contextlib
 
 import torch
 
+from .errors import UserError
+
 
 def pick_device(name: str = "auto") -> torch.device:
     """"auto" takes cuda, then mps, then cpu; any other name is used as given, with a clear
@@ -18,10 +20,10 @@ def pick_device(name: str = "auto") -> torch.device:
         return torch.device("cpu")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU; "
+        raise UserError(f"device {name!r} was asked for, but this machine has no usable CUDA GPU; "
                          f"use --device cpu or --device auto")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {name!r} was asked for, but MPS is not available; use --device auto")
+        raise UserError(f"device {name!r} was asked for, but MPS is not available; use --device auto")
     return device
 
 

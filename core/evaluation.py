@@ -11,25 +11,43 @@ Figures, each beside its real-data reference:
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from core.data import ImageSet, load_images
-from core.judge import DigitJudge, load_judge
-from core.networks import eval_mode
+from .data import ImageSet, load_images
+from .errors import UserError
+from .judge import JUDGE_DIR, DigitJudge, load_judge
+from .networks import eval_mode
+
+
+# The judge's statistics of the whole MNIST test split (10,000 digits), shipped beside the judge
+# so that `ganzoo eval` works where MNIST itself is not at hand; written by scripts/train_judge.py.
+BUNDLED_REFERENCE_NAME = "mnist"
+BUNDLED_REFERENCE = JUDGE_DIR / "mnist-test-reference.safetensors"
 
 
 def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The Frechet distance between two sets of features (rows)."""
+    return frechet_distance_of_stats(*feature_stats(a), *feature_stats(b))
+
+
+def feature_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and covariance of feature rows, in float64."""
+    features = features.double()
+    return features.mean(0), torch.cov(features.T)
+
+
+def frechet_distance_of_stats(mu_a, cov_a, mu_b, cov_b) -> float:
     """||mu_a - mu_b||^2 + Tr(C_a + C_b - 2 (C_a C_b)^1/2), in float64.
 
     Tr((C_a C_b)^1/2) is the sum of square roots of the eigenvalues of the symmetric
     S C_b S with S = C_a^1/2, which avoids a general (non-symmetric) matrix square root.
     """
-    a, b = a.double(), b.double()
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    cov_a, cov_b = torch.cov(a.T), torch.cov(b.T)
+    mu_a, cov_a, mu_b, cov_b = (x.double() for x in (mu_a, cov_a, mu_b, cov_b))
     values, vectors = torch.linalg.eigh(cov_a)
     root_a = vectors @ torch.diag(values.clamp(min=0).sqrt()) @ vectors.T
     cross = torch.linalg.eigvalsh(root_a @ cov_b @ root_a).clamp(min=0).sqrt().sum()
@@ -67,21 +85,49 @@ def as_float_images(images: ImageSet) -> torch.Tensor:
 
 
 class Reference:
-    """The real data's judge outputs and figures, computed once per evaluation or run."""
+    """The real data's figures and feature statistics, computed once per evaluation or run:
+    from real images, or read from a statistics file (``save`` / ``load``)."""
 
-    def __init__(self, judge: DigitJudge, real: ImageSet):
-        self.judge = judge
-        self.outputs = judge_images(judge, as_float_images(real).split(500))
+    def __init__(self, judge: DigitJudge, mean: torch.Tensor, cov: torch.Tensor, figures: dict):
+        self.judge, self.mean, self.cov, self.figures = judge, mean, cov, figures
+
+    @classmethod
+    def from_images(cls, judge: DigitJudge, real: ImageSet) -> Reference:
+        outputs = judge_images(judge, as_float_images(real).split(500))
         # Even and odd images: the judge trained on MNIST's first half, so a first-half-against-
         # second-half split would measure the judge's own overfitting, not the data's spread.
-        features = self.outputs.features
-        self.figures = {
+        features = outputs.features
+        figures = {
             "fd_real_floor": frechet_distance(features[0::2], features[1::2]),
-            "classifier_is_real": inception_score(self.outputs.probabilities),
+            "classifier_is_real": inception_score(outputs.probabilities),
         }
         if real.class_names != ["all"]:
-            predicted = self.outputs.probabilities.argmax(1)
-            self.figures["label_accuracy_real"] = float((predicted == real.labels).float().mean())
+            predicted = outputs.probabilities.argmax(1)
+            figures["label_accuracy_real"] = float((predicted == real.labels).float().mean())
+        return cls(judge, *feature_stats(features), figures)
+
+    def save(self, path: Path, source: str) -> None:
+        from safetensors.torch import save_file
+
+        metadata = {"source": source, "figures": json.dumps(self.figures)}
+        save_file({"mean": self.mean, "cov": self.cov}, str(path), metadata=metadata)
+
+    @classmethod
+    def load(cls, judge: DigitJudge, path: Path) -> Reference:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as file:
+            tensors = {key: file.get_tensor(key) for key in ("mean", "cov")}
+            figures = json.loads(file.metadata()["figures"])
+        return cls(judge, tensors["mean"], tensors["cov"], figures)
+
+
+def load_reference(judge: DigitJudge, real_source: str) -> Reference:
+    """The reference for ``--real``: the MNIST test split's statistics that ship with ganzoo
+    (``mnist``, the default), or any real images ``load_images`` reads."""
+    if real_source == BUNDLED_REFERENCE_NAME:
+        return Reference.load(judge, BUNDLED_REFERENCE)
+    return Reference.from_images(judge, load_images(real_source, 28, 1))
 
 
 def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None = None):
@@ -106,7 +152,7 @@ def score_images(reference: Reference, images: list[torch.Tensor], labels: torch
     outputs = judge_images(reference.judge, images)
     figures = {
         "samples": len(outputs.features),
-        "fd": frechet_distance(outputs.features, reference.outputs.features),
+        "fd": frechet_distance_of_stats(*feature_stats(outputs.features), reference.mean, reference.cov),
         "classifier_is": inception_score(outputs.probabilities),
     }
     if labels is not None:
@@ -115,8 +161,8 @@ def score_images(reference: Reference, images: list[torch.Tensor], labels: torch
 
 
 def inception_figures(inception, generated: list[torch.Tensor], real: ImageSet) -> dict:
-    """The usual FID (core.inception), with its real-vs-real floor on even and odd images."""
-    from core.inception import inception_features
+    """The usual FID (ganzoo.inception), with its real-vs-real floor on even and odd images."""
+    from .inception import inception_features
 
     real_features = inception_features(inception, as_float_images(real).split(500))
     fake_features = inception_features(inception, generated)
@@ -129,12 +175,14 @@ def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_sourc
     """The judge's figures; with ``inception_weights`` (a path) also the Inception FID."""
     inception = None
     if inception_weights is not None:  # load first: a bad file fails before the long part
-        from core.inception import load_inception
+        from .inception import load_inception
 
         inception = load_inception(inception_weights, device)
+        if real_source == BUNDLED_REFERENCE_NAME:
+            raise UserError("the Inception FID needs real images, not the judge's statistics of them: "
+                            "pass --real with MNIST's folder (for example ../shared/data/mnist)")
     judge = load_judge(device=device)
-    real = load_images(real_source, 28, 1)
-    reference = Reference(judge, real)
+    reference = load_reference(judge, real_source)
     data = None
     if data_source is not None:
         config = model.variant.config
@@ -142,7 +190,7 @@ def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_sourc
     images, labels = generate_for_evaluation(model, n, seed, data)
     figures = score_images(reference, images, labels)
     if inception is not None:
-        figures.update(inception_figures(inception, images, real))
+        figures.update(inception_figures(inception, images, load_images(real_source, 28, 1)))
     return figures
 
 
@@ -163,20 +211,20 @@ def format_report(name: str, figures: dict) -> str:
 
 
 class TrainingEvaluator:
-    """Scores the model every ``eval_every`` steps during training; ``core.training`` keeps
+    """Scores the model every ``eval_every`` steps during training; ``ganzoo.training`` keeps
     the best weights by the variant's ``selection_metric`` in ``<run>/best/`` (GAN quality
     often peaks and then degrades). Uses only seeded noise of its own: a resumed run stays
     identical to an uninterrupted one."""
 
     def __init__(self, variant, datasets: dict, sources: dict, n: int):
         role = variant.evaluation_reference_role
-        self.reference = Reference(load_judge(), load_images(sources[role], 28, 1))
+        self.reference = Reference.from_images(load_judge(), load_images(sources[role], 28, 1))
         self.data = datasets["data"] if role != "data" else None  # translators' input domain
         self.n = n
         self.metric, self.mode = variant.selection_metric
 
     def __call__(self, ctx) -> dict:
-        from core.variant import Model
+        from .variant import Model
 
         published = ctx.published_nets()
         nets = {name: published[name] for name in ctx.variant.inference_networks}

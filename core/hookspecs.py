@@ -14,4 +14,4 @@ hookimpl = pluggy.HookimplMarker("ganzoo")
 @hookspec
 def register_variants(register):
     """Register GAN variants: call ``register(VariantClass)`` once for each
-    :class:`core.variant.Variant` subclass this plugin provides."""
+    :class:`ganzoo.variant.Variant` subclass this plugin provides."""

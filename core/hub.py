@@ -12,8 +12,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from core import __version__
-from core.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, read_config
+from . import __version__
+from .weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, read_config
 
 # Hub dataset ids of the dataset names that --data accepts, for model-card metadata.
 HUB_DATASETS = {
@@ -89,7 +89,7 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
     whether a samples.png sits beside the card (default: whether the run has one)."""
     from huggingface_hub import ModelCardData
 
-    from core.plugins import get_variant
+    from .registry import get_variant
 
     variant_class = get_variant(info["variant"])
     run_info = json.loads((run / "run.json").read_text()) if (run / "run.json").exists() else {}

@@ -7,12 +7,14 @@ from pathlib import Path
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from .errors import UserError
+
 # Pillow refuses to open images over this many pixels (decompression bombs); a photo of a
 # 50-megapixel camera still opens.
 MAX_INPUT_PIXELS = 64_000_000
 
 
-class BadImageError(ValueError):
+class BadImageError(UserError):
     pass
 
 

@@ -21,12 +21,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from .errors import UserError
+
 ENV = "GANZOO_INCEPTION_WEIGHTS"
 TORCHVISION_FILE = "inception_v3_google-0cc3c7bd.pth"
 SIDE = 299
 
 
-class InceptionError(RuntimeError):
+class InceptionError(UserError):
     pass
 
 

@@ -4,7 +4,7 @@ distance; its class probabilities give the classifier Inception score, the condi
 GAN's label accuracy and CycleGAN's label-kept share.
 
 It is trained by ``scripts/train_judge.py`` on the first half of the MNIST test split and
-tested on the second half; the frozen weights ship in ``weights/judge/`` and are checked
+tested on the second half; the frozen weights ship in ``core/judge-weights/digits/`` and are checked
 against the SHA-256 below before use, so every figure in the README comes from the same
 judge.
 """
@@ -18,14 +18,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-JUDGE_DIR = Path(__file__).resolve().parent.parent / "weights" / "judge"
+from .errors import UserError
+
+# Inside the package (ganzoo/judge-weights/digits/ in a wheel), so that an installed ganzoo has it.
+JUDGE_DIR = Path(__file__).resolve().parent / "judge-weights" / "digits"
 JUDGE_FILE = JUDGE_DIR / "model.safetensors"
 JUDGE_SHA256 = "261af1d68d7937383e13496aca4f9c9b1ad35c5f4ece6b63067e96b24d244180"
 IMAGE_SIZE = 28
 FEATURES = 128
 
 
-class JudgeError(RuntimeError):
+class JudgeError(UserError):
     pass
 
 

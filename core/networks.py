@@ -13,6 +13,8 @@ import contextlib
 import torch
 from torch import nn
 
+from .errors import UserError
+
 
 @contextlib.contextmanager
 def eval_mode(nets: dict):
@@ -32,12 +34,12 @@ def dcgan_base_size(image_size: int) -> int:
     """The side the generator starts from: halve ``image_size`` while it stays even and
     above 7, so 28 -> 7, 32 -> 4, 64 -> 4."""
     if image_size < 4:
-        raise ValueError(f"image_size must be at least 4, not {image_size}")
+        raise UserError(f"image_size must be at least 4, not {image_size}")
     size = image_size
     while size % 2 == 0 and size > 7:
         size //= 2
     if size > 7:
-        raise ValueError(f"image_size {image_size} is not 4-7 times a power of two (28, 32, 64 ...)")
+        raise UserError(f"image_size {image_size} is not 4-7 times a power of two (28, 32, 64 ...)")
     return size
 
 

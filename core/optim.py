@@ -26,7 +26,7 @@ def alternating_step(ctx, d_loss, g_loss) -> dict[str, float]:
     """One discriminator step, then one generator step on the same generated batch: the whole
     ``train_step`` of the GANs that differ only in their losses (the MLP GAN, DCGAN, LSGAN).
     ``d_loss(real_scores, fake_scores)`` and ``g_loss(fake_scores)`` take the discriminator's
-    raw outputs, as the functions of ``core.losses`` do; the noise comes from the global RNG
+    raw outputs, as the functions of ``ganzoo.losses`` do; the noise comes from the global RNG
     (seeded and checkpointed by the training loop)."""
     follow_lr_schedule(ctx)
     G, D = ctx.nets["generator"], ctx.nets["discriminator"]

@@ -4,7 +4,7 @@ Each check takes a variant class and a temporary folder, uses the variant's
 ``tiny_config()`` and runs on CPU in seconds. In pytest::
 
     import pytest
-    from core import testing
+    from . import testing
 
     @pytest.mark.parametrize("check", testing.CHECKS, ids=lambda c: c.__name__)
     def test_my_variant(check, tmp_path):
@@ -21,10 +21,10 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from core.images import to_pil
-from core.training import TrainSettings, setup_training, write_samples
-from core.variant import ImageInput, Model, Seed
-from core.weights import load_folder, save_weights
+from .images import to_pil
+from .training import TrainSettings, setup_training, write_samples
+from .variant import ImageInput, Model, Seed
+from .weights import load_folder, save_weights
 
 RESERVED_INPUT_NAMES = {"weights", "device", "out", "output", "out_dir", "variant", "help"}
 

@@ -5,11 +5,11 @@ the metrics log, checkpoints, Ctrl-C and resuming.
 A run folder holds:
     run.json              variant, config, settings and data sources (what --resume reads)
     config.json, model.safetensors   the inference weights of the last checkpoint (their
-                          moving average with --ema-decay: core.averaging)
+                          moving average with --ema-decay: ganzoo.averaging)
     checkpoints/last.pt   full training state: weights, optimisers, step, RNG, data position
     samples/step_*.png    sample grids
     metrics.jsonl         one line of losses and figures per step (every diversity_every steps
-                          also the diversity of the preview images, and of real ones: core.metrics)
+                          also the diversity of the preview images, and of real ones: ganzoo.metrics)
 """
 
 from __future__ import annotations
@@ -27,22 +27,23 @@ from typing import Callable
 
 import torch
 
-from core import __version__
-from core.averaging import WeightAverage
-from core.data import BatchStream
-from core.devices import autocast, pick_device, uses_channels_last
-from core.files import atomic_write_bytes, atomic_write_text
-from core.images import to_pil_list
-from core.metrics import diversity
-from core.networks import eval_mode
-from core.variant import Generated, Variant
-from core.weights import save_weights
+from . import __version__
+from .averaging import WeightAverage
+from .data import BatchStream
+from .devices import autocast, pick_device, uses_channels_last
+from .errors import UserError
+from .files import atomic_write_bytes, atomic_write_text
+from .images import to_pil_list
+from .metrics import diversity
+from .networks import eval_mode
+from .variant import Generated, Variant
+from .weights import save_weights
 
 CHECKPOINT = "checkpoints/last.pt"
 CHECKPOINT_FORMAT = 1
 
 
-class TrainingError(RuntimeError):
+class TrainingError(UserError):
     pass
 
 
@@ -339,7 +340,7 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
 
     evaluator = None
     if settings.eval_every:
-        from core.evaluation import TrainingEvaluator
+        from .evaluation import TrainingEvaluator
 
         evaluator = TrainingEvaluator(variant, datasets, sources, settings.eval_samples)
     best = read_best(out)

@@ -11,12 +11,12 @@ import threading
 
 import gradio as gr
 
-from core.data import DataError
-from core.devices import pick_device
-from core.images import BadImageError
-from core.spaces import gpu
-from core.variant import Choice, ImageInput, Input, Seed, Slider
-from core.weights import RANDOM_SOURCE, WeightsError, config_without_network, describe_default, load_model
+from .data import DataError
+from .devices import pick_device
+from .images import BadImageError
+from .spaces import gpu
+from .variant import Choice, ImageInput, Input, Seed, Slider
+from .weights import RANDOM_SOURCE, WeightsError, config_without_network, describe_default, load_model
 
 USER_ERRORS = (BadImageError, WeightsError, DataError, ValueError)
 

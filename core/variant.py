@@ -4,10 +4,10 @@ A variant is a class with a config dataclass. The core calls its methods; a vari
 runs its own training loop, builds its own UI or reads files itself:
 
 - ``build_networks`` / ``build_optimizers`` / ``train_step``: what the one training loop in
-  ``core.training`` needs. ``train_step`` pulls as many batches as it wants from
+  ``ganzoo.training`` needs. ``train_step`` pulls as many batches as it wants from
   ``ctx.next_batch(role)``, so 5 critic steps or two unpaired domains need no special case.
 - ``data_roles`` / ``prepare_data``: which datasets training takes (``--data``,
-  ``--data-b``, ...), loaded by ``core.data``.
+  ``--data-b``, ...), loaded by ``ganzoo.data``.
 - ``inputs`` / ``generate``: declared inputs become Gradio components in the app and flags
   in the CLI; ``generate`` turns their values into images.
 - ``inference_networks``: the networks that are published as ``model.safetensors``.
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
 
-BUNDLED_WEIGHTS = Path(__file__).resolve().parent.parent / "weights"
+from .errors import UserError
 
 # --------------------------------------------------------------------------- inputs
 # Declarative descriptions of a variant's inference inputs. The app turns each into a
@@ -83,7 +83,7 @@ class Generated:
     columns: int | None = None  # grid columns; default: a near-square grid
 
     def grid(self, padding: int = 2):
-        from core.images import make_grid
+        from .images import make_grid
 
         columns = self.columns or max(1, math.ceil(math.sqrt(len(self.images))))
         return make_grid(self.images, columns, padding)
@@ -140,6 +140,10 @@ class Variant:
     # What still works without trained weights, in words (style transfer's Gatys mode); None:
     # nothing, and untrained weights are announced as random noise.
     untrained_mode: ClassVar[str | None] = None
+    # The weights folder shipped inside the plugin's package, if any: for example
+    # ``importlib.resources.files(__package__) / "weights"``. Tried after ``default_repo``;
+    # declared by each class itself (see ``bundled_weights``).
+    bundled: ClassVar[Path | None] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
@@ -152,12 +156,11 @@ class Variant:
 
     @classmethod
     def bundled_weights(cls) -> Path | None:
-        """The folder of weights shipped with the plugin, if any (config.json + model.safetensors).
-        Built-in variants ship theirs in the repository's weights/<name>/; a third-party
-        plugin returns a folder inside its own package."""
-        if cls.__module__.startswith("plugins."):
-            return BUNDLED_WEIGHTS / cls.name
-        return None
+        """The folder of weights shipped with the plugin (config.json + model.safetensors), from
+        the class's own ``bundled`` attribute; None when it ships none. A subclass does not
+        inherit its parent's weights: they were trained for the parent's networks."""
+        folder = cls.__dict__.get("bundled")
+        return None if folder is None else Path(str(folder))
 
     # ---- networks and training (required) -----------------------------------------------
     def build_networks(self) -> dict:
@@ -179,9 +182,9 @@ class Variant:
         raise NotImplementedError
 
     def prepare_data(self, sources: dict[str, str]) -> dict:
-        """Load each data role's source as a ``core.data.ImageSet``. Override to adapt the
+        """Load each data role's source as a ``ganzoo.data.ImageSet``. Override to adapt the
         config to the data (class names) or to load something else."""
-        from core.data import load_images
+        from .data import load_images
 
         return {role: load_images(src, self.config.image_size, self.config.channels)
                 for role, src in sources.items()}
@@ -191,7 +194,7 @@ class Variant:
         ``batches`` holds a fixed batch of each data role. Default: the generator on fixed noise."""
         import torch
 
-        from core.sampling import noise
+        from .sampling import noise
 
         device = next(nets["generator"].parameters()).device
         z = noise(64, self.config.latent_dim, seed, device)
@@ -217,7 +220,7 @@ class Variant:
 
     def evaluation_batches(self, model, n: int, seed: int, data=None):
         """Yield (images in [-1, 1], labels they should have or None) until about n images,
-        for ``core.evaluation``. ``data`` is an ImageSet for variants that translate images."""
+        for ``ganzoo.evaluation``. ``data`` is an ImageSet for variants that translate images."""
         raise NotImplementedError(f"{self.name} does not say how to evaluate it")
 
     # ---- importing and publishing ---------------------------------------------------------
@@ -241,7 +244,7 @@ class Variant:
         fields = {f.name: f for f in dataclasses.fields(cls.Config)}
         unknown = sorted(set(values) - set(fields))
         if unknown:
-            raise ValueError(
+            raise UserError(
                 f"config has fields that {cls.name}'s config does not know: {', '.join(unknown)}. "
                 f"Known fields: {', '.join(fields)}. Was it written for another variant or version?"
             )
@@ -276,7 +279,7 @@ class Model:
         defaults = {inp.name: inp.default for inp in self.variant.inputs()}
         unknown = sorted(set(values) - set(defaults))
         if unknown:
-            raise ValueError(f"{self.variant.name} takes inputs {sorted(defaults)}, not {unknown}")
+            raise UserError(f"{self.variant.name} takes inputs {sorted(defaults)}, not {unknown}")
         merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
         with torch.inference_mode(not self.variant.inference_needs_grad):
             return self.variant.generate(self, progress=progress, **merged)
@@ -287,14 +290,14 @@ class NoiseToImage(Variant):
     number of images are its inputs. DCGAN, WGAN-GP, LSGAN, WGAN, BEGAN and the MLP GAN."""
 
     def generate(self, model, progress: Progress = no_progress, seed: int = 0, n: int = 16) -> Generated:
-        from core.images import to_pil_list
-        from core.sampling import noise
+        from .images import to_pil_list
+        from .sampling import noise
 
         z = noise(int(n), self.config.latent_dim, int(seed), model.device)
         return Generated(to_pil_list(model.nets["generator"](z)))
 
     def evaluation_batches(self, model, n: int, seed: int, data=None, batch_size: int = 500):
-        from core.sampling import noise
+        from .sampling import noise
 
         for start in range(0, n, batch_size):
             z = noise(min(batch_size, n - start), self.config.latent_dim, seed * 1_000_003 + start, model.device)

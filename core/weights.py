@@ -22,9 +22,10 @@ from pathlib import Path
 
 import torch
 
-from core import __version__
-from core.files import atomic_write_bytes, atomic_write_text
-from core.variant import Model, Variant
+from . import __version__
+from .errors import UserError
+from .files import atomic_write_bytes, atomic_write_text
+from .variant import Model, Variant
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -32,7 +33,7 @@ RANDOM_SOURCE = "untrained, random weights"
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
-class WeightsError(ValueError):
+class WeightsError(UserError):
     """Weights could not be loaded; the message says why and what to do."""
 
 
@@ -91,7 +92,7 @@ def read_config(folder: str | os.PathLike) -> dict:
 def load_folder(folder: str | os.PathLike, device: torch.device | str = "cpu",
                 variant_class: type | None = None, source: str | None = None) -> Model:
     """Load a weights folder strictly: every tensor the config's networks need, no more."""
-    from core.plugins import get_variant
+    from .registry import get_variant
 
     folder = Path(folder)
     info = read_config(folder)
@@ -102,7 +103,7 @@ def load_folder(folder: str | os.PathLike, device: torch.device | str = "cpu",
                            f"use `ganzoo sample {info['variant']} ...`, or pick a {variant_class.name} model")
     try:
         variant = variant_class(variant_class.config_from_dict(info["config"]))
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, UserError) as error:
         raise WeightsError(f"{folder / CONFIG_FILE}: {error}") from None
     nets = variant.build_networks()
     nets = {name: nets[name] for name in variant.inference_networks}
@@ -179,7 +180,7 @@ def load_spec(spec: str, variant_class: type | None, device) -> Model:
     parsed = parse_spec(spec)
     if isinstance(parsed, Path):
         return load_folder(parsed, device, variant_class)
-    from core.hub import download_weights
+    from .hub import download_weights
 
     repo_id, revision = parsed
     folder, commit = download_weights(repo_id, revision)
@@ -200,7 +201,7 @@ def load_model(variant_class: type, weights: str | None = None, device="cpu") ->
 
     notes = []
     if variant_class.default_repo and os.environ.get("GANZOO_NO_DEFAULT_HUB") != "1":
-        from core.hub import hub_reachable
+        from .hub import hub_reachable
 
         if hub_reachable():
             try:
@@ -266,7 +267,7 @@ def config_without_network(variant_class: type, weights: str | None = None):
                 info = read_config(folder)
                 if info["variant"] == variant_class.name:
                     return variant_class.config_from_dict(info["config"])
-            except (WeightsError, ValueError, TypeError):
+            except (UserError, ValueError, TypeError):
                 continue
     return variant_class.Config()
 

@@ -1,2 +1,2 @@
 """ganzoo's built-in variants, one file each. Each is an ordinary plugin: it uses exactly
-the API a third-party package uses (see core/plugins.py)."""
+the API a third-party package uses: `ganzoo.api` (see core/registry.py)."""

@@ -26,20 +26,17 @@ Options beyond the paper, off by default:
   and nothing in L_G asks a batch to vary. The term penalises a batch whose embeddings
   point the same way; the updates of D and k_t are unchanged.
 Departure: the noise is N(0, 1), not the paper's uniform [-1, 1], so that inference uses
-the same seeded ``core.sampling.noise`` as every other noise-to-image variant.
+the same seeded ``ganzoo.sampling.noise`` as every other noise-to-image variant.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
 import torch
+from ganzoo.api import NoiseToImage, UserError, adam_per_network, dcgan_base_size, follow_lr_schedule, hookimpl, step
 from torch import nn
-
-from core.hookspecs import hookimpl
-from core.networks import dcgan_base_size
-from core.optim import adam_per_network, follow_lr_schedule, step
-from core.variant import NoiseToImage
 
 
 @dataclass
@@ -61,7 +58,7 @@ class BEGANConfig:
 
     def __post_init__(self):
         if self.norm not in (1, 2):
-            raise ValueError(f"norm must be 1 (L1, the paper's) or 2 (squared error), not {self.norm}")
+            raise UserError(f"norm must be 1 (L1, the paper's) or 2 (squared error), not {self.norm}")
 
 
 def _conv(w_in: int, w_out: int, stride: int = 1) -> list[nn.Module]:
@@ -151,6 +148,7 @@ class BEGAN(NoiseToImage):
                    "nearest-neighbour up-sampling. The bundled weights add EBGAN's pulling-away term, "
                    "which keeps a batch varied: without it the generator collapses onto 1s on MNIST.")
     Config = BEGANConfig
+    bundled = files(__package__) / "weights" / "began"
 
     @classmethod
     def tiny_config(cls):

@@ -9,16 +9,26 @@ can be built before the weights load.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from importlib.resources import files
 
 import torch
 import torch.nn.functional as F
+from ganzoo.api import (
+    Choice,
+    DCGANDiscriminator,
+    DCGANGenerator,
+    Generated,
+    Seed,
+    Slider,
+    UserError,
+    Variant,
+    adam_per_network,
+    bce_d_loss,
+    bce_g_loss,
+    hookimpl,
+    step,
+)
 from torch import nn
-
-from core.hookspecs import hookimpl
-from core.losses import bce_d_loss, bce_g_loss
-from core.networks import DCGANDiscriminator, DCGANGenerator
-from core.optim import adam_per_network, step
-from core.variant import Choice, Generated, Seed, Slider, Variant
 
 ALL = "all"  # the class picker's choice for one row of images per class
 
@@ -79,6 +89,7 @@ class CGAN(Variant):
                    "With *all*, each row is one class and each column one noise vector: the columns "
                    "show what the noise keeps (slant, thickness) while the label changes.")
     Config = CGANConfig
+    bundled = files(__package__) / "weights" / "cgan"
 
     @classmethod
     def tiny_config(cls):
@@ -86,7 +97,7 @@ class CGAN(Variant):
 
     # ---- data: the class names come from the dataset ---------------------------------------
     def prepare_data(self, sources):
-        from core.data import DataError
+        from ganzoo.api import DataError
 
         datasets = super().prepare_data(sources)
         data = datasets["data"]
@@ -135,7 +146,7 @@ class CGAN(Variant):
 
     def preview(self, nets, batches, seed=0):
         """One row per class (the first 10), the same noise in each column."""
-        from core.sampling import noise
+        from ganzoo.api import noise
 
         shown = min(self.config.num_classes, 10)
         device = next(nets["generator"].parameters()).device
@@ -155,15 +166,14 @@ class CGAN(Variant):
         ]
 
     def generate(self, model, progress=None, label: str = ALL, per_class: int = 8, seed: int = 0):
-        from core.images import to_pil_list
-        from core.sampling import noise
+        from ganzoo.api import noise, to_pil_list
 
         names = self.class_names()
         label, per_class = str(label), int(per_class)
         if label != ALL and label not in names:
-            raise ValueError(f"unknown class {label!r}: this model knows {', '.join(names)} (or '{ALL}')")
+            raise UserError(f"unknown class {label!r}: this model knows {', '.join(names)} (or '{ALL}')")
         if per_class < 1:
-            raise ValueError(f"per_class must be at least 1, not {per_class}")
+            raise UserError(f"per_class must be at least 1, not {per_class}")
         chosen = list(range(len(names))) if label == ALL else [names.index(label)]
         # The same noise for every class: one class alone gives exactly its row of "all".
         z = noise(per_class, self.config.latent_dim, int(seed), model.device).repeat(len(chosen), 1)
@@ -175,7 +185,7 @@ class CGAN(Variant):
     def evaluation_batches(self, model, n, seed, data=None, batch_size=500):
         """Classes in turn, each image labelled with the class it was asked for: the judge's
         agreement is the label accuracy."""
-        from core.sampling import noise
+        from ganzoo.api import noise
 
         for start in range(0, n, batch_size):
             count = min(batch_size, n - start)

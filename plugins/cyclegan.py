@@ -23,17 +23,29 @@ import itertools
 import math
 import re
 from dataclasses import dataclass
+from importlib.resources import files
 from pathlib import Path
 
 import torch
+from ganzoo.api import (
+    DATA,
+    Choice,
+    DataRole,
+    Generated,
+    ImageInput,
+    UserError,
+    Variant,
+    WeightsError,
+    dcgan_init,
+    follow_lr_schedule,
+    hookimpl,
+    least_squares_d_loss,
+    least_squares_g_loss,
+    load_state_into,
+    save_weights,
+    step,
+)
 from torch import nn
-
-from core.hookspecs import hookimpl
-from core.losses import least_squares_d_loss, least_squares_g_loss
-from core.networks import dcgan_init
-from core.optim import follow_lr_schedule, step
-from core.variant import DATA, Choice, DataRole, Generated, ImageInput, Variant
-from core.weights import WeightsError, load_state_into, save_weights
 
 DIRECTIONS = {"both": ("a2b", "b2a"), "a2b": ("a2b",)}  # config.directions -> the directions it offers
 GENERATOR = {"a2b": "generator_ab", "b2a": "generator_ba"}
@@ -60,10 +72,10 @@ class CycleGANConfig:
 
     def __post_init__(self):
         if self.directions not in DIRECTIONS:
-            raise ValueError(f"directions must be one of {', '.join(DIRECTIONS)}, not {self.directions!r}")
+            raise UserError(f"directions must be one of {', '.join(DIRECTIONS)}, not {self.directions!r}")
         smallest = max(MIN_SIDE, 3 * 2 ** self.disc_layers)
         if self.image_size % 4 or self.image_size < smallest:
-            raise ValueError(f"image_size must be a multiple of 4 and at least {smallest} for a PatchGAN with "
+            raise UserError(f"image_size must be a multiple of 4 and at least {smallest} for a PatchGAN with "
                              f"disc_layers={self.disc_layers}, not {self.image_size}; pick another "
                              f"--image-size or fewer --disc-layers")
 
@@ -172,6 +184,7 @@ class CycleGAN(Variant):
                    "back. Batch size 1 by default, as in the paper. Weights of the authors' published "
                    "generators import with `ganzoo import cyclegan FILE.pth --out DIR` (one direction each).")
     Config = CycleGANConfig
+    bundled = files(__package__) / "weights" / "cyclegan"
     pipeline_tag = "image-to-image"
     default_batch_size = 1  # the paper's
     data_roles = (DATA, DataRole("data_b", "domain B's training images (--data is domain A), in any of "
@@ -275,12 +288,11 @@ class CycleGAN(Variant):
         """A PIL image, numpy array or file path -> the PIL image the generator takes: the config's
         channels, longer side at most ``max_side``, shorter side at least the training size (an 8x8
         digit translated at 8x8 would come back as 8 blurred pixels), sides multiples of 4."""
+        from ganzoo.api import convert_mode, fit_within, open_image
         from PIL import Image
 
-        from core.images import convert_mode, fit_within, open_image
-
         if image is None:
-            raise ValueError("no image given: upload one, or pass --image PATH")
+            raise UserError("no image given: upload one, or pass --image PATH")
         if isinstance(image, (str, Path)):
             image = open_image(image)
         elif not isinstance(image, Image.Image):
@@ -297,15 +309,15 @@ class CycleGAN(Variant):
         return self.prepare_image(values.get("image")).size
 
     def generate(self, model, progress=None, image=None, direction: str = "a2b"):
-        from core.images import to_pil, to_tensor
+        from ganzoo.api import to_pil, to_tensor
 
         offered = DIRECTIONS[self.config.directions]
         if direction not in offered:
             if direction in GENERATOR:
-                raise ValueError(f"this model translates only {' and '.join(DIRECTION_LABEL[d] for d in offered)} "
+                raise UserError(f"this model translates only {' and '.join(DIRECTION_LABEL[d] for d in offered)} "
                                  f"({', '.join(offered)}): it was imported from a checkpoint with one generator. "
                                  f"For {DIRECTION_LABEL[direction]}, import the reverse checkpoint as another model.")
-            raise ValueError(f"direction must be one of {', '.join(offered)}, not {direction!r}")
+            raise UserError(f"direction must be one of {', '.join(offered)}, not {direction!r}")
         x = to_tensor(self.prepare_image(image), self.config.channels).unsqueeze(0).to(model.device)
         return Generated([to_pil(model.nets[GENERATOR[direction]](x)[0])])
 
@@ -315,7 +327,7 @@ class CycleGAN(Variant):
 
     def evaluation_batches(self, model, n, seed, data=None, batch_size=200):
         if data is None:
-            raise ValueError("evaluating CycleGAN needs domain A's images to translate: pass --data")
+            raise UserError("evaluating CycleGAN needs domain A's images to translate: pass --data")
         images = data.images[:n].float() / 127.5 - 1
         labels = data.labels[:n]
         for start in range(0, len(images), batch_size):

@@ -4,12 +4,9 @@ with batch norm, trained with the non-saturating cross-entropy loss."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
-from core.hookspecs import hookimpl
-from core.losses import bce_d_loss, bce_g_loss
-from core.networks import dcgan_pair
-from core.optim import adam_per_network, alternating_step
-from core.variant import NoiseToImage
+from ganzoo.api import NoiseToImage, adam_per_network, alternating_step, bce_d_loss, bce_g_loss, dcgan_pair, hookimpl
 
 
 @dataclass
@@ -19,7 +16,7 @@ class DCGANConfig:
     latent_dim: int = 100
     width: int = 64  # channels of the generator's last and the discriminator's first layer
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
-    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (core.networks.NoiseMixture)
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (ganzoo.networks.NoiseMixture)
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
     decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
@@ -35,6 +32,7 @@ class DCGAN(NoiseToImage):
                    "discriminator tells real from generated. Batch norm, ReLU in the generator, "
                    "LeakyReLU in the discriminator, Adam 2e-4 with beta1 0.5.")
     Config = DCGANConfig
+    bundled = files(__package__) / "weights" / "dcgan"
 
     @classmethod
     def tiny_config(cls):

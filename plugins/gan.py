@@ -11,12 +11,18 @@ generator's first layer (the usual choice: it would only normalise a linear map 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
-from core.hookspecs import hookimpl
-from core.losses import bce_d_loss, bce_g_loss
-from core.networks import MLPDiscriminator, MLPGenerator
-from core.optim import adam_per_network, alternating_step
-from core.variant import NoiseToImage
+from ganzoo.api import (
+    MLPDiscriminator,
+    MLPGenerator,
+    NoiseToImage,
+    adam_per_network,
+    alternating_step,
+    bce_d_loss,
+    bce_g_loss,
+    hookimpl,
+)
 
 
 @dataclass
@@ -40,6 +46,7 @@ class GAN(NoiseToImage):
                    "discriminator maps pixels through 512 and 256 units to a logit. Non-saturating "
                    "cross-entropy loss, Adam 2e-4 with beta1 0.5.")
     Config = GANConfig
+    bundled = files(__package__) / "weights" / "gan"
 
     @classmethod
     def tiny_config(cls):

@@ -18,12 +18,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
+from importlib.resources import files
 
-from core.hookspecs import hookimpl
-from core.losses import least_squares_d_loss, least_squares_g_loss
-from core.networks import dcgan_pair
-from core.optim import adam_per_network, alternating_step
-from core.variant import NoiseToImage
+from ganzoo.api import (
+    NoiseToImage,
+    adam_per_network,
+    alternating_step,
+    dcgan_pair,
+    hookimpl,
+    least_squares_d_loss,
+    least_squares_g_loss,
+)
 
 
 @dataclass
@@ -55,6 +60,7 @@ class LSGAN(NoiseToImage):
                    "c = 0. Generated images far from the decision boundary keep being penalised, which "
                    "gives the generator gradients where cross-entropy saturates. Adam 2e-4 with beta1 0.5.")
     Config = LSGANConfig
+    bundled = files(__package__) / "weights" / "lsgan"
 
     @classmethod
     def tiny_config(cls):

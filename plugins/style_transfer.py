@@ -36,14 +36,25 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from ganzoo.api import (
+    Choice,
+    DataRole,
+    Generated,
+    ImageInput,
+    Progress,
+    Slider,
+    UserError,
+    Variant,
+    WeightsError,
+    bce_d_loss,
+    bce_g_loss,
+    gram_matrix,
+    hookimpl,
+    no_progress,
+    step,
+    total_variation,
+)
 from torch import nn
-
-from core.hookspecs import hookimpl
-from core.losses import bce_d_loss, bce_g_loss, gram_matrix, total_variation
-from core.optim import step
-from core.variant import (Choice, DataRole, Generated, ImageInput, Progress, Slider, Variant,
-                          no_progress)
-from core.weights import WeightsError
 
 GATYS = "any style (Gatys)"
 DEFAULT_VGG19_REPO = "timm/vgg19.tv_in1k"
@@ -189,7 +200,7 @@ def vgg19_file(config) -> tuple[Path, str]:
         return path, f"{path} (from {VGG19_WEIGHTS_ENV})"
     spec = os.environ.get(VGG19_REPO_ENV) or config.vgg19_repo
     repo_id, _, revision = spec.partition("@")
-    from core.hub import download_file
+    from ganzoo.api import download_file
 
     path = download_file(repo_id, VGG19_FILE, revision or None, purpose="Style transfer needs VGG-19 weights, which are not available",
                          hint=_how_to_get_vgg(repo_id), error=VGGWeightsError)
@@ -350,25 +361,24 @@ def gatys(features: FeatureExtractor, content: torch.Tensor, style: torch.Tensor
 
 def _open(value, what: str):
     """A PIL image (the app) or a path (the CLI) -> an RGB PIL image."""
+    from ganzoo.api import convert_mode, open_image
     from PIL import Image
-
-    from core.images import convert_mode, open_image
 
     if isinstance(value, (str, os.PathLike)):
         value = open_image(value)
     if not isinstance(value, Image.Image):
-        raise ValueError(f"the {what} must be an image or the path of one, not {type(value).__name__}")
+        raise UserError(f"the {what} must be an image or the path of one, not {type(value).__name__}")
     return convert_mode(value, 3)
 
 
 def content_image(value, size: int):
     """The content image at the output's size: the longest side at most ``size`` (never
     enlarged), both sides multiples of 4 for the transformer's down- and upsampling."""
-    from core.images import fit_within
+    from ganzoo.api import fit_within
 
     image = fit_within(_open(value, "content image"), int(size), multiple=4)
     if min(image.size) < 16:
-        raise ValueError(f"the content image is {image.width}x{image.height} at this size; it needs at "
+        raise UserError(f"the content image is {image.width}x{image.height} at this size; it needs at "
                          f"least 16 pixels a side")
     return image
 
@@ -414,14 +424,14 @@ class StyleTransfer(Variant):
         super().__init__(config)
         c = self.config
         if c.feature_network not in FEATURE_NETWORKS:
-            raise ValueError(f"feature_network must be one of {', '.join(FEATURE_NETWORKS)}, "
+            raise UserError(f"feature_network must be one of {', '.join(FEATURE_NETWORKS)}, "
                              f"not {c.feature_network!r}")
         known = layer_indices()
         unknown = [name for name in needed_layers(c) if name not in known]
         if unknown:
-            raise ValueError(f"unknown VGG-19 layers {unknown}; the layers are {', '.join(known)}")
+            raise UserError(f"unknown VGG-19 layers {unknown}; the layers are {', '.join(known)}")
         if c.image_size % 4 or min(c.image_size, c.style_size) < 16:
-            raise ValueError(f"image_size must be a multiple of 4 and image_size and style_size at least 16, "
+            raise UserError(f"image_size must be a multiple of 4 and image_size and style_size at least 16, "
                              f"not {c.image_size} and {c.style_size}")
 
     @classmethod
@@ -444,7 +454,7 @@ class StyleTransfer(Variant):
 
     # ---- training ------------------------------------------------------------------------
     def prepare_data(self, sources):
-        from core.data import load_images
+        from ganzoo.api import load_images
 
         c = self.config
         # Load the feature network first: without VGG-19 weights, fail before anything else.
@@ -536,9 +546,9 @@ class StyleTransfer(Variant):
         for spec in self.inputs():
             value = values.get(spec.name)
             if isinstance(spec, Slider) and not spec.minimum <= value <= spec.maximum:
-                raise ValueError(f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
+                raise UserError(f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
         if values.get("content") is None:
-            raise ValueError("style transfer needs a content image (the photo to repaint)")
+            raise UserError("style transfer needs a content image (the photo to repaint)")
 
     def output_size(self, values):
         defaults = {spec.name: spec.default for spec in self.inputs()}
@@ -549,7 +559,7 @@ class StyleTransfer(Variant):
     def generate(self, model, progress: Progress = no_progress, content=None, style=None,
                  style_preset: str = GATYS, size: int = 512, steps: int = 300,
                  style_weight: float = GATYS_STYLE_WEIGHT) -> Generated:
-        from core.images import to_pil, to_tensor
+        from ganzoo.api import to_pil, to_tensor
 
         self._check_values(dict(content=content, size=size, steps=steps, style_weight=style_weight))
         photo = content_image(content, size)
@@ -561,7 +571,7 @@ class StyleTransfer(Variant):
             progress(1.0, f"{style_preset}: done")
             return Generated([to_pil(result)])
         if style is None:
-            raise ValueError(f"the {GATYS} mode needs a style image: upload one (CLI: --style PAINTING.jpg), "
+            raise UserError(f"the {GATYS} mode needs a style image: upload one (CLI: --style PAINTING.jpg), "
                              f"or pick a trained style preset")
         painting = style_image(style, max(photo.size))
         c = self.config
@@ -576,11 +586,11 @@ class StyleTransfer(Variant):
 
     def _check_preset(self, model, preset: str) -> None:
         if model.is_random:
-            raise ValueError(f"style preset {preset!r} needs a trained style network, and this model has "
+            raise UserError(f"style preset {preset!r} needs a trained style network, and this model has "
                              f"{model.source}. Use {GATYS!r} with a style image, or load a trained style "
                              f"with --weights RUN_FOLDER (or GANZOO_WEIGHTS_STYLE_TRANSFER).")
         if preset not in self.presets():
-            raise ValueError(f"unknown style preset {preset!r}; this model offers: "
+            raise UserError(f"unknown style preset {preset!r}; this model offers: "
                              f"{', '.join(repr(p) for p in self.presets())}")
 
 

@@ -14,14 +14,18 @@ every 500th, to start from a near-optimal critic; ``n_critic`` alone sets the ra
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
 import torch
-
-from core.hookspecs import hookimpl
-from core.losses import wasserstein_d_loss, wasserstein_g_loss
-from core.networks import dcgan_pair
-from core.optim import rmsprop_per_network, step
-from core.variant import NoiseToImage
+from ganzoo.api import (
+    NoiseToImage,
+    dcgan_pair,
+    hookimpl,
+    rmsprop_per_network,
+    step,
+    wasserstein_d_loss,
+    wasserstein_g_loss,
+)
 
 
 @dataclass
@@ -54,6 +58,7 @@ class WGAN(NoiseToImage):
                    "generator step, RMSProp 5e-5. The critic's loss tracks sample quality, unlike a "
                    "discriminator's.")
     Config = WGANConfig
+    bundled = files(__package__) / "weights" / "wgan"
 
     @classmethod
     def tiny_config(cls):

@@ -4,14 +4,20 @@ penalty, on DCGAN's networks with the critic's batch norm removed."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.resources import files
 
 import torch
-
-from core.hookspecs import hookimpl
-from core.losses import gradient_penalty, wasserstein_d_loss, wasserstein_g_loss
-from core.networks import dcgan_pair
-from core.optim import adam_per_network, follow_lr_schedule, step
-from core.variant import NoiseToImage
+from ganzoo.api import (
+    NoiseToImage,
+    adam_per_network,
+    dcgan_pair,
+    follow_lr_schedule,
+    gradient_penalty,
+    hookimpl,
+    step,
+    wasserstein_d_loss,
+    wasserstein_g_loss,
+)
 
 
 @dataclass
@@ -21,7 +27,7 @@ class WGANGPConfig:
     latent_dim: int = 100
     width: int = 64
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
-    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (core.networks.NoiseMixture)
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (ganzoo.networks.NoiseMixture)
     critic_norm: str | None = None  # None or "layer": batch norm would couple the samples the penalty treats apart
     lr: float = 1e-4
     betas: tuple[float, float] = (0.0, 0.9)
@@ -40,6 +46,7 @@ class WGANGP(NoiseToImage):
                    "penalty on its gradient norm at random interpolates keeps it 1-Lipschitz. Five critic "
                    "steps per generator step, Adam 1e-4 with betas (0, 0.9), penalty weight 10.")
     Config = WGANGPConfig
+    bundled = files(__package__) / "weights" / "wgan_gp"
 
     @classmethod
     def tiny_config(cls):

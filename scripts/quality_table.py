@@ -1,10 +1,11 @@
-"""Print the README's quality table from weights/<variant>/eval.json (written by
+"""Print the README's quality table from plugins/weights/<variant>/eval.json (written by
 scripts/train_defaults.py through `ganzoo eval`), with each target and whether it is met."""
 
 import json
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+JUDGE = ROOT / "core" / "judge-weights" / "digits"
 
 # variant -> (the issue's target in words, a check of the figures)
 TARGETS = {
@@ -21,7 +22,7 @@ def size_mb(folder: Path) -> float:
 
 def main() -> None:
     rows = []
-    for path in sorted((ROOT / "weights").glob("*/eval.json")):
+    for path in sorted((ROOT / "plugins" / "weights").glob("*/eval.json")):
         figures = json.loads(path.read_text())
         name = path.parent.name
         label = f"{figures['label_accuracy']:.1%}" if "label_accuracy" in figures else "-"
@@ -37,8 +38,8 @@ def main() -> None:
     if reference:
         print(f"| real MNIST | 10,000 | {reference['fd_real_floor']:.1f} (two halves) | "
               f"{reference['classifier_is_real']:.2f} | {reference['label_accuracy_real']:.1%} | | | |")
-    total = sum(size_mb(p.parent) for p in (ROOT / "weights").glob("*/config.json"))
-    print(f"\nBundled default weights: {total:.1f} MB in all (the judge's {size_mb(ROOT / 'weights' / 'judge'):.1f} MB "
+    total = sum(size_mb(p.parent) for p in (ROOT / "plugins" / "weights").glob("*/config.json"))
+    print(f"\nBundled default weights: {total:.1f} MB in all (the judge's {size_mb(JUDGE):.1f} MB "
           f"not counted).")
 
 

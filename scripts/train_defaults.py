@@ -1,4 +1,4 @@
-"""Reproduce the bundled default weights in weights/<variant>/ from ../shared/data.
+"""Reproduce the bundled default weights in plugins/weights/<variant>/ from ../shared/data.
 
     python scripts/train_defaults.py                 # every variant that ships weights
     python scripts/train_defaults.py dcgan cgan      # some of them
@@ -23,12 +23,11 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from ganzoo.hub import model_card
+from ganzoo.registry import get_variant
+from ganzoo.weights import load_folder, save_weights
 
-from core.hub import model_card  # noqa: E402
-from core.plugins import get_variant  # noqa: E402
-from core.weights import load_folder, save_weights  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SHARED = ROOT.parent / "shared" / "data"
 MNIST = str(SHARED / "mnist")
@@ -53,7 +52,7 @@ RECIPES = {
               ["--width", "32", "--gamma", "0.75", "--norm", "2", "--lambda-k", "0.01", "--pull-away", "0.1",
                "--lr", "2e-4"],
               ["--steps", "22000", "--batch-size", "16"]),
-    # 28 px: MNIST's own size, and UCI's 8x8 digits framed as MNIST's (core.data); 3 residual
+    # 28 px: MNIST's own size, and UCI's 8x8 digits framed as MNIST's (ganzoo.data); 3 residual
     # blocks keep both generators at 4.3 MB in float16. A one-layer PatchGAN judges 16x16
     # patches: stroke style, not whole digits, so the generators restyle rather than redraw.
     "cyclegan": (["--data", UCI, "--data-b", MNIST],
@@ -81,7 +80,7 @@ EVAL = {"cyclegan": ["--data", UCI]}
 
 
 def ganzoo(*args: str, **kwargs) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "core.cli", *args], cwd=ROOT, check=True, **kwargs)
+    return subprocess.run([sys.executable, "-m", "ganzoo", *args], cwd=ROOT, check=True, **kwargs)
 
 
 def train_command(name: str) -> list[str]:
@@ -122,7 +121,7 @@ def train_or_resume(command: list[str]) -> None:
 def export(name: str, run: Path) -> dict:
     source = run / "best" if (run / "best" / "model.safetensors").exists() else run
     model = load_folder(source)
-    target = ROOT / "weights" / name
+    target = ROOT / "plugins" / "weights" / name
     save_weights(target, model.variant, model.nets, dtype=torch.float16)
     half = load_folder(target)
     error = _largest_difference(model, half)
@@ -134,7 +133,7 @@ def export(name: str, run: Path) -> dict:
 
 
 def _largest_difference(a, b) -> float:
-    from core.testing import input_values
+    from ganzoo.testing import input_values
 
     values = input_values(a.variant)
     values.update({"n": 16} if "n" in values else {})
@@ -145,7 +144,7 @@ def _largest_difference(a, b) -> float:
 
 
 def measure(name: str) -> dict:
-    target = ROOT / "weights" / name
+    target = ROOT / "plugins" / "weights" / name
     ganzoo("eval", name, "--weights", str(target), "--json", str(target / "eval.json"), *EVAL.get(name, []),
            "--device", "cpu")
     return json.loads((target / "eval.json").read_text())
@@ -154,9 +153,9 @@ def measure(name: str) -> dict:
 def write_samples(name: str) -> None:
     """A grid from the exported weights, for the card; translators need an input image, so
     they get none (their run's samples/ show input and output side by side)."""
-    from core.variant import ImageInput
+    from ganzoo.variant import ImageInput
 
-    target = ROOT / "weights" / name
+    target = ROOT / "plugins" / "weights" / name
     variant_class = get_variant(name)
     (target / "samples.png").unlink(missing_ok=True)
     config = variant_class.config_from_dict(json.loads((target / "config.json").read_text())["config"])
@@ -166,7 +165,7 @@ def write_samples(name: str) -> None:
 
 
 def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
-    target = ROOT / "weights" / name
+    target = ROOT / "plugins" / "weights" / name
     info = json.loads((target / "config.json").read_text())
     card = model_card(run, info, f"bundled/{name}", samples=(target / "samples.png").exists())
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None

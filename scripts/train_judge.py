@@ -1,7 +1,10 @@
 """Train the digit judge (core/judge.py) on the first half of the MNIST test split and test
-it on the second half, then write weights/judge/model.safetensors and print its SHA-256.
+it on the second half, then write core/judge-weights/digits/model.safetensors and print its
+SHA-256. Then write the judge's statistics of the whole split, the reference that
+`ganzoo eval` uses by default (``--real mnist``).
 
     python scripts/train_judge.py [--data ../shared/data/mnist]
+    python scripts/train_judge.py --reference-only     # the statistics alone, with the shipped judge
 
 Deterministic on CPU with the fixed seed: the same file, byte for byte, on a re-run.
 """
@@ -10,17 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from core.data import load_images  # noqa: E402
-from core.judge import JUDGE_DIR, JUDGE_FILE, DigitJudge, sha256  # noqa: E402
+from ganzoo.data import load_images
+from ganzoo.evaluation import BUNDLED_REFERENCE, Reference
+from ganzoo.judge import JUDGE_DIR, JUDGE_FILE, DigitJudge, load_judge, sha256
 
 TRAIN, TEST = slice(0, 5000), slice(5000, 10000)
 
@@ -36,7 +37,21 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default=str(Path(__file__).resolve().parent.parent.parent / "shared/data/mnist"))
     parser.add_argument("--epochs", type=int, default=30)
+    parser.add_argument("--reference-only", action="store_true",
+                        help="only write the reference statistics, with the judge that ships")
     args = parser.parse_args()
+    if not args.reference_only:
+        train_judge(args)
+    write_reference(args.data)
+
+
+def write_reference(data: str) -> None:
+    reference = Reference.from_images(load_judge(), load_images(data, 28, 1))
+    reference.save(BUNDLED_REFERENCE, source="MNIST test split, all 10,000 digits")
+    print(f"wrote {BUNDLED_REFERENCE}: {json.dumps(reference.figures)}")
+
+
+def train_judge(args) -> None:
 
     torch.manual_seed(0)
     generator = torch.Generator().manual_seed(0)

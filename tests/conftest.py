@@ -30,9 +30,8 @@ os.environ.pop("HF_HUB_OFFLINE", None)
 os.environ.setdefault("GANZOO_NO_DEFAULT_HUB", "1")
 
 
-import pytest  # noqa: E402  (the environment above must be set before anything else is imported)
-
 import network_guard  # noqa: E402
+import pytest  # noqa: E402  (the environment above must be set before anything else is imported)
 
 network_guard.install()
 

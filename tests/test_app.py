@@ -5,13 +5,12 @@ import socket
 from pathlib import Path
 
 import pytest
+from ganzoo import testing, ui
+from ganzoo.registry import registry
+from ganzoo.variant import ImageInput
+from ganzoo.weights import save_weights
 from gradio_client import Client, handle_file
 from PIL import Image
-
-from core import testing, ui
-from core.plugins import registry
-from core.variant import ImageInput
-from core.weights import save_weights
 
 NAMES = sorted(registry())
 
@@ -73,8 +72,8 @@ def test_endpoint_returns_an_image_and_says_where_the_weights_came_from(client, 
 
 
 def test_a_tab_without_trained_weights_says_so(monkeypatch):
-    from core.plugins import get_variant
-    from core.weights import random_model
+    from ganzoo.registry import get_variant
+    from ganzoo.weights import random_model
 
     model = random_model(get_variant("dcgan"))
     assert "untrained, random weights" in ui.weights_line(model)

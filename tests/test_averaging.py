@@ -3,13 +3,13 @@ publishes, and how it joins a run that trained without one."""
 
 import pytest
 import torch
+from ganzoo.averaging import WeightAverage, decay_at
+from ganzoo.errors import UserError
+from ganzoo.registry import get_variant
+from ganzoo.testing import make_image_folder
+from ganzoo.training import CHECKPOINT, TrainSettings, train
 from safetensors.torch import load_file
 from torch import nn
-
-from core.averaging import WeightAverage, decay_at
-from core.plugins import get_variant
-from core.testing import make_image_folder
-from core.training import CHECKPOINT, TrainSettings, train
 
 
 def test_early_updates_use_a_lower_decay():
@@ -34,7 +34,7 @@ def test_parameters_are_averaged_and_buffers_copied():
 
 
 def test_decay_outside_zero_one_is_refused():
-    with pytest.raises(ValueError, match="between 0 and 1"):
+    with pytest.raises(UserError, match="between 0 and 1"):
         WeightAverage({"g": nn.Linear(1, 1)}, ["g"], decay=1.0)
 
 

@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from ganzoo.errors import UserError
+from ganzoo.plugins.began import BEGANConfig, pulling_away, reconstruction_loss
 from torch import nn
-
-from plugins.began import BEGANConfig, pulling_away, reconstruction_loss
 
 
 class Shift(nn.Module):
@@ -25,7 +25,7 @@ def test_the_paper_norm_is_the_default():
 
 
 def test_an_unsupported_norm_is_refused_with_the_choices():
-    with pytest.raises(ValueError, match="norm must be 1 .* or 2"):
+    with pytest.raises(UserError, match="norm must be 1 .* or 2"):
         BEGANConfig(norm=3)
 
 

@@ -3,10 +3,9 @@
 import json
 
 import pytest
-
-from core.plugins import BUILTIN_PLUGINS, registry
-from core.testing import input_values
-from core.weights import load_folder
+from ganzoo.registry import BUILTIN_PLUGINS, registry
+from ganzoo.testing import input_values
+from ganzoo.weights import load_folder
 
 NO_DEFAULT = {"style_transfer"}  # needs VGG-19, which cannot ship (README)
 BUILTIN = [r.variant for r in registry().values() if r.plugin in BUILTIN_PLUGINS]

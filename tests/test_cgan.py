@@ -5,12 +5,12 @@ from pathlib import Path
 
 import pytest
 import torch
-
-from core import testing
-from core.data import DataError, load_images
-from core.training import setup_training
-from core.weights import load_folder, random_model, save_weights
-from plugins.cgan import ALL, CGAN, CGANConfig
+from ganzoo import testing
+from ganzoo.data import DataError, load_images
+from ganzoo.errors import UserError
+from ganzoo.plugins.cgan import ALL, CGAN, CGANConfig
+from ganzoo.training import setup_training
+from ganzoo.weights import load_folder, random_model, save_weights
 
 MNIST = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "mnist"
 NAMES = ["cat", "dog", "eel"]
@@ -55,7 +55,7 @@ def test_all_gives_one_row_per_class_and_each_row_is_that_class_alone():
 
 def test_unknown_label_is_an_error_listing_the_classes():
     model = random_model(CGAN, config=tiny())
-    with pytest.raises(ValueError, match="cat, dog, eel"):
+    with pytest.raises(UserError, match="cat, dog, eel"):
         model.generate(label="fox")
 
 

@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from ganzoo.cli import main
+from ganzoo.registry import get_variant
+from ganzoo.testing import make_image_folder
+from ganzoo.training import CHECKPOINT, TrainSettings, train
 from PIL import Image
-
-from core.cli import main
-from core.plugins import get_variant
-from core.testing import make_image_folder
-from core.training import CHECKPOINT, TrainSettings, train
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ["--image-size", "16", "--width", "4", "--latent-dim", "8"]
@@ -34,7 +33,7 @@ def test_list_shows_every_variant_with_its_plugin(capsys):
     assert run_cli("list") == 0
     out = capsys.readouterr().out
     assert "NAME" in out and "DEFAULT WEIGHTS" in out
-    assert "dcgan" in out and "plugins.dcgan" in out and "wgan_gp" in out
+    assert "dcgan" in out and "ganzoo.plugins.dcgan" in out and "wgan_gp" in out
 
 
 def test_tiny_train_writes_a_run_folder(data, tmp_path):
@@ -113,7 +112,7 @@ def test_interrupted_run_resumes_to_the_same_state_as_an_uninterrupted_one(name,
 def test_a_stop_signal_saves_a_checkpoint_that_resumes(data, tmp_path, signum):
     """A real SIGINT (Ctrl-C) or SIGTERM (kill, Docker, Spaces) to a real `ganzoo train` process."""
     out = tmp_path / "run"
-    command = [sys.executable, "-m", "core.cli", "train", "dcgan", "--data", str(data), "--out", str(out),
+    command = [sys.executable, "-m", "ganzoo", "train", "dcgan", "--data", str(data), "--out", str(out),
                "--steps", "100000", "--batch-size", "4", "--checkpoint-every", "100000", "--quiet", *TINY]
     process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -1,9 +1,8 @@
 """Every registered variant, built-in or installed, passes the conformance suite."""
 
 import pytest
-
-from core import testing
-from core.plugins import registry
+from ganzoo import testing
+from ganzoo.registry import registry
 
 
 @pytest.mark.parametrize("check", testing.CHECKS, ids=lambda check: check.__name__.removeprefix("check_"))

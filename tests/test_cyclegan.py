@@ -5,14 +5,14 @@ import dataclasses
 
 import pytest
 import torch
+from ganzoo import testing
+from ganzoo.errors import UserError
+from ganzoo.images import BadImageError, to_tensor
+from ganzoo.plugins.cyclegan import CycleGAN, CycleGANConfig, ResnetGenerator, query_pool
+from ganzoo.training import setup_training, train
+from ganzoo.weights import WeightsError, load_folder, random_model
 from PIL import Image
 from safetensors.torch import load_file
-
-from core import testing
-from core.images import BadImageError, to_tensor
-from core.training import setup_training, train
-from core.weights import WeightsError, load_folder, random_model
-from plugins.cyclegan import CycleGAN, CycleGANConfig, ResnetGenerator, query_pool
 
 
 def tiny(**overrides) -> CycleGANConfig:
@@ -89,7 +89,7 @@ def test_a_file_that_is_not_an_image_is_a_clear_error(model, tmp_path):
     (tmp_path / "notes.txt").write_text("not a picture")
     with pytest.raises(BadImageError, match="not an image.*PNG, JPEG"):
         model.generate(image=str(tmp_path / "notes.txt"))
-    with pytest.raises(ValueError, match="upload"):
+    with pytest.raises(UserError, match="upload"):
         model.generate(image=None)
 
 
@@ -140,7 +140,7 @@ def test_import_of_a_published_generator(tmp_path, prefix, stale):
     with torch.no_grad():
         theirs = reference(to_tensor(model.variant.prepare_image(image), 3).unsqueeze(0))[0]
     assert torch.allclose(to_tensor(ours, 3), theirs, atol=1 / 127.5 + 1e-6)
-    with pytest.raises(ValueError, match="only A to B.*reverse checkpoint"):
+    with pytest.raises(UserError, match="only A to B.*reverse checkpoint"):
         model.generate(image=image, direction="b2a")
 
 

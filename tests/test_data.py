@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from ganzoo import data
+from ganzoo.data import BatchStream, DataError, load_images
 from PIL import Image
-
-from core import data
-from core.data import BatchStream, DataError, load_images
 
 SHARED = Path(__file__).resolve().parent.parent.parent / "shared" / "data"
 

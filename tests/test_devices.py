@@ -4,20 +4,20 @@ is run here too."""
 
 import pytest
 import torch
-
-from core import devices, training
-from core.devices import autocast_dtype, pick_device
-from core.losses import gradient_penalty
-from core.networks import DCGANDiscriminator
-from core.plugins import get_variant
-from core.testing import tiny_settings, tiny_sources
+from ganzoo import devices, training
+from ganzoo.devices import autocast_dtype, pick_device
+from ganzoo.errors import UserError
+from ganzoo.losses import gradient_penalty
+from ganzoo.networks import DCGANDiscriminator
+from ganzoo.registry import get_variant
+from ganzoo.testing import tiny_settings, tiny_sources
 
 
 def test_cpu_stays_float32_and_auto_picks_what_exists():
     assert autocast_dtype(torch.device("cpu")) is None
     assert pick_device("auto").type in ("cpu", "cuda", "mps")
     if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="no usable CUDA GPU"):
+        with pytest.raises(UserError, match="no usable CUDA GPU"):
             pick_device("cuda")
 
 

@@ -5,15 +5,14 @@ import shutil
 
 import pytest
 import torch
-
-from core import judge as judge_module
-from core.cli import main
-from core.data import load_images
-from core.evaluation import Reference, evaluate_model, frechet_distance, inception_score
-from core.judge import JudgeError, load_judge
-from core.plugins import get_variant
-from core.testing import make_image_folder, trained_context
-from core.weights import random_model, save_weights
+from ganzoo import judge as judge_module
+from ganzoo.cli import main
+from ganzoo.data import load_images
+from ganzoo.evaluation import Reference, evaluate_model, frechet_distance, inception_score
+from ganzoo.judge import JudgeError, load_judge
+from ganzoo.registry import get_variant
+from ganzoo.testing import make_image_folder, trained_context
+from ganzoo.weights import random_model, save_weights
 
 
 def test_frechet_distance_of_gaussians():
@@ -52,7 +51,7 @@ def test_the_shipped_judge_matches_its_checksum_and_refuses_another(tmp_path):
 def reference(tmp_path_factory):
     folder = make_image_folder(tmp_path_factory.mktemp("real"), 28, 1, classes=[str(i) for i in range(10)],
                                per_class=4)
-    return Reference(load_judge(), load_images(folder, 28, 1))
+    return Reference.from_images(load_judge(), load_images(folder, 28, 1))
 
 
 def test_noise_to_image_figures(reference):

@@ -4,14 +4,13 @@ import uuid
 
 import pytest
 import torch
+from ganzoo.cli import main
+from ganzoo.hub import push
+from ganzoo.registry import get_variant
+from ganzoo.testing import make_image_folder
+from ganzoo.training import TrainSettings, train
+from ganzoo.weights import WeightsError, load_folder, load_model
 from huggingface_hub import constants, hf_hub_download
-
-from core.cli import main
-from core.hub import push
-from core.plugins import get_variant
-from core.testing import make_image_folder
-from core.training import TrainSettings, train
-from core.weights import WeightsError, load_folder, load_model
 
 DCGAN = get_variant("dcgan")
 

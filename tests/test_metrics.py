@@ -1,14 +1,13 @@
-"""The diversity measure (core.metrics) and its place in the training log."""
+"""The diversity measure (ganzoo.metrics) and its place in the training log."""
 
 import json
 
 import pytest
 import torch
-
-from core.metrics import diversity
-from core.plugins import get_variant
-from core.testing import make_image_folder
-from core.training import CHECKPOINT, TrainSettings, train
+from ganzoo.metrics import diversity
+from ganzoo.registry import get_variant
+from ganzoo.testing import make_image_folder
+from ganzoo.training import CHECKPOINT, TrainSettings, train
 
 
 def bars(n: int, size: int = 28) -> torch.Tensor:

@@ -4,11 +4,10 @@ from dataclasses import dataclass
 
 import pytest
 import torch
+from ganzoo.networks import DCGANDiscriminator, DCGANGenerator, NoiseMixture, dcgan_pair
+from ganzoo.plugins.dcgan import DCGANConfig
+from ganzoo.plugins.wgan_gp import WGANGPConfig
 from torch import nn
-
-from core.networks import DCGANDiscriminator, DCGANGenerator, NoiseMixture, dcgan_pair
-from plugins.dcgan import DCGANConfig
-from plugins.wgan_gp import WGANGPConfig
 
 
 def _convs_3x3(net: nn.Module) -> int:

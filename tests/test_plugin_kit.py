@@ -1,23 +1,27 @@
 """The plugin kit: the example package in examples/ganzoo-plugin-example installs offline with
 pip, and its variant then appears wherever a built-in one does: the registry (under its
-plugin's name), `ganzoo list`, the app as a tab and on the API. Its own tests pass too."""
+plugin's name), `ganzoo list`, the app as a tab and on the API. Its own tests pass too.
+
+pip installs it into a throwaway folder (``--target``), never into the environment the tests
+run in: that folder goes on ``sys.path`` (and PYTHONPATH for subprocesses) for this module only.
+"""
 
 import importlib
 import importlib.metadata
-import importlib.util
 import os
-import site
+import shutil
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from PIL import Image
 
-from core import testing, ui
-from core.plugins import collect_variants, registry
-from core.weights import save_weights
+from ganzoo import testing, ui
+from ganzoo.registry import collect_variants, registry
+from ganzoo.weights import save_weights
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "ganzoo-plugin-example"
@@ -26,41 +30,39 @@ PLUGIN, VARIANT = "example", "example_mlp"
 QUIET_ENV = {**os.environ, "OMP_NUM_THREADS": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1"}
 
 
-def _installed() -> bool:
-    try:
-        importlib.metadata.distribution(DISTRIBUTION)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
-def _pip_install(*target: str) -> subprocess.CompletedProcess:
-    # --no-index: never the network; --no-build-isolation: the environment's own setuptools;
+@pytest.fixture(scope="module")
+def example_installed(tmp_path_factory):
+    """The example package installed by pip into a throwaway folder, importable from this
+    process; yields that folder and the environment for subprocesses that should see it."""
+    target = tmp_path_factory.mktemp("site")
+    # A copy: building in place would leave build/ and .egg-info/ in the checkout.
+    source = shutil.copytree(EXAMPLE, tmp_path_factory.mktemp("src") / EXAMPLE.name,
+                             ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    # --no-index: never the network; --no-build-isolation: this environment's setuptools;
     # --no-deps: the package's dependency, ganzoo, is this checkout.
-    return subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-build-isolation",
-                           "--no-deps", "--quiet", *target], cwd=ROOT, env=QUIET_ENV, capture_output=True,
-                          text=True, timeout=300)
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-build-isolation",
+                             "--no-deps", "--quiet", "--target", str(target), str(source)],
+                            cwd=tmp_path_factory.getbasetemp(), env=QUIET_ENV, capture_output=True, text=True,
+                            timeout=300, check=False)
+    assert result.returncode == 0, f"pip could not build the example plugin:\n{result.stdout}{result.stderr}"
+    sys.path.insert(0, str(target))
+    importlib.invalidate_caches()
+    try:
+        env = {**QUIET_ENV, "PYTHONPATH": os.pathsep.join([str(target), QUIET_ENV.get("PYTHONPATH", "")])}
+        yield SimpleNamespace(target=target, env=env)
+    finally:
+        sys.path.remove(str(target))
+        for name in [m for m in sys.modules if m == MODULE or m.startswith(MODULE + ".")]:
+            del sys.modules[name]
+        importlib.invalidate_caches()
+        registry(refresh=True)  # forget the example's variant
 
 
-@pytest.fixture(scope="session")
-def example_installed():
-    """The example package installed in this environment (editable; a plain install where an
-    editable one cannot be built), and importable from this very process."""
-    if not _installed():
-        result = _pip_install("-e", str(EXAMPLE))
-        if result.returncode != 0:
-            result = _pip_install(str(EXAMPLE))
-        assert result.returncode == 0, f"pip could not install the example plugin:\n{result.stdout}{result.stderr}"
-        importlib.invalidate_caches()
-        assert _installed()
-    if importlib.util.find_spec(MODULE) is None:
-        # Installed after this interpreter started: its .pth file (the editable finder) has not
-        # been read. Read it now, as the interpreter would have at start.
-        for file in importlib.metadata.distribution(DISTRIBUTION).files or ():
-            if file.name.endswith(".pth"):
-                site.addpackage(str(file.locate().parent), file.name, None)
-        importlib.invalidate_caches()
-    assert importlib.util.find_spec(MODULE) is not None, f"{MODULE} is installed but cannot be imported"
+def test_pip_put_the_example_in_the_throwaway_folder_only(example_installed):
+    distribution = importlib.metadata.distribution(DISTRIBUTION)
+    assert Path(distribution.locate_file("")).resolve() == example_installed.target.resolve()
+    outside = [p for p in sys.path if Path(p).resolve() != example_installed.target.resolve()]
+    assert not [d for d in importlib.metadata.distributions(path=outside) if d.metadata["Name"] == DISTRIBUTION]
 
 
 def test_example_declares_the_ganzoo_entry_point(example_installed):
@@ -75,8 +77,8 @@ def test_registry_finds_the_example_variant_under_its_plugin_name(example_instal
 
 
 def test_ganzoo_list_shows_the_example_variant(example_installed):
-    result = subprocess.run([sys.executable, "-m", "core.cli", "list"], cwd=ROOT, env=QUIET_ENV,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run([sys.executable, "-m", "ganzoo", "list"], cwd=ROOT, env=example_installed.env,
+                            capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     row = next((line.split() for line in result.stdout.splitlines() if line.startswith(VARIANT + " ")), None)
     assert row is not None, f"{VARIANT} is not listed:\n{result.stdout}"
@@ -85,7 +87,7 @@ def test_ganzoo_list_shows_the_example_variant(example_installed):
 
 def test_example_package_passes_its_own_tests(example_installed):
     result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(EXAMPLE)],
-                            cwd=ROOT, env=QUIET_ENV, capture_output=True, text=True, timeout=300)
+                            cwd=ROOT, env=example_installed.env, capture_output=True, text=True, timeout=300, check=False)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert " passed" in result.stdout
 

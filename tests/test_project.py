@@ -1,8 +1,9 @@
 """The repository as a product: README commands, Space metadata, requirements in step."""
 
 import re
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,7 +48,6 @@ def test_the_suite_cannot_reach_beyond_loopback():
     import socket
 
     import pytest
-
     from network_guard import NetworkAccessInTests
 
     with pytest.raises(NetworkAccessInTests, match="8.8.8.8"):

@@ -6,10 +6,15 @@ import textwrap
 import warnings
 
 import pytest
-
-from core import plugins
-from core.plugins import (DuplicateVariantError, PluginWarning, UnknownVariantError, collect_variants,
-                          get_plugin_manager, get_variant)
+from ganzoo import registry as plugins
+from ganzoo.registry import (
+    DuplicateVariantError,
+    PluginWarning,
+    UnknownVariantError,
+    collect_variants,
+    get_plugin_manager,
+    get_variant,
+)
 
 
 @pytest.fixture
@@ -35,8 +40,8 @@ def installed_plugin(tmp_path):
 
 
 THIRD_PARTY = """
-    from core.hookspecs import hookimpl
-    from plugins.dcgan import DCGAN
+    from ganzoo.hookspecs import hookimpl
+    from ganzoo.plugins.dcgan import DCGAN
 
     class ThirdParty(DCGAN):
         name = "third_party"
@@ -50,8 +55,8 @@ THIRD_PARTY = """
 
 def test_builtin_variants_are_registered_by_their_plugin():
     variants = collect_variants()
-    assert variants["dcgan"].plugin == "plugins.dcgan"
-    assert variants["wgan_gp"].plugin == "plugins.wgan_gp"
+    assert variants["dcgan"].plugin == "ganzoo.plugins.dcgan"
+    assert variants["wgan_gp"].plugin == "ganzoo.plugins.wgan_gp"
 
 
 def test_third_party_entry_point_registers_a_variant(installed_plugin):
@@ -80,7 +85,7 @@ def test_plugin_errors_can_be_raised_for_plugin_authors(installed_plugin, monkey
 def test_a_plugin_whose_hook_raises_is_a_warning(installed_plugin, monkeypatch):
     monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
     installed_plugin("ganzoo_test_hookfails", """
-        from core.hookspecs import hookimpl
+        from ganzoo.hookspecs import hookimpl
 
         @hookimpl
         def register_variants(register):
@@ -93,8 +98,8 @@ def test_a_plugin_whose_hook_raises_is_a_warning(installed_plugin, monkeypatch):
 
 def test_two_variants_with_the_same_name_name_both_plugins(installed_plugin):
     installed_plugin("ganzoo_test_dupe", """
-        from core.hookspecs import hookimpl
-        from plugins.dcgan import DCGAN
+        from ganzoo.hookspecs import hookimpl
+        from ganzoo.plugins.dcgan import DCGAN
 
         class AnotherDCGAN(DCGAN):
             pass  # same name, "dcgan"
@@ -105,7 +110,7 @@ def test_two_variants_with_the_same_name_name_both_plugins(installed_plugin):
     """, entry_name="dupe")
     with pytest.raises(DuplicateVariantError) as error:
         collect_variants(get_plugin_manager())
-    assert "plugins.dcgan" in str(error.value) and "'dupe'" in str(error.value)
+    assert "ganzoo.plugins.dcgan" in str(error.value) and "'dupe'" in str(error.value)
 
 
 def test_unknown_variant_lists_the_known_ones():
@@ -121,7 +126,7 @@ def test_unknown_variant_lists_the_known_ones():
 
 def test_a_misspelt_hook_is_caught(installed_plugin):
     installed_plugin("ganzoo_test_typo", """
-        from core.hookspecs import hookimpl
+        from ganzoo.hookspecs import hookimpl
 
         @hookimpl
         def register_variant(register):  # missing the final s

@@ -3,12 +3,11 @@
 import dataclasses
 
 import pytest
-
-from core import testing
-from core.training import setup_training
-from plugins.began import BEGAN
-from plugins.dcgan import DCGAN
-from plugins.wgan_gp import WGANGP
+from ganzoo import testing
+from ganzoo.plugins.began import BEGAN
+from ganzoo.plugins.dcgan import DCGAN
+from ganzoo.plugins.wgan_gp import WGANGP
+from ganzoo.training import setup_training
 
 
 def rates_over_steps(variant, tmp_path, steps=5) -> list[float]:

@@ -6,17 +6,25 @@ import dataclasses
 
 import pytest
 import torch
+from ganzoo import testing
+from ganzoo.data import load_images
+from ganzoo.errors import UserError
+from ganzoo.images import to_pil, to_tensor
+from ganzoo.losses import gram_matrix
+from ganzoo.plugins.style_transfer import (
+    GATYS,
+    StyleTransfer,
+    VGGWeightsError,
+    gatys,
+    layer_indices,
+    load_feature_extractor,
+    to_unit,
+)
+from ganzoo.training import setup_training
+from ganzoo.weights import WeightsError, load_folder, random_model, save_weights
 from safetensors.torch import save_file
 
-from core import testing
-from core.data import load_images
-from core.images import to_pil, to_tensor
-from core.losses import gram_matrix
-from core.training import setup_training
-from core.weights import WeightsError, load_folder, random_model, save_weights
 from plugins import style_transfer
-from plugins.style_transfer import (GATYS, StyleTransfer, VGGWeightsError, gatys, layer_indices,
-                                    load_feature_extractor, to_unit)
 
 
 def tiny(**overrides):
@@ -79,9 +87,9 @@ def test_gatys_mode_reports_progress_and_needs_no_trained_network():
                             content=content, style=style, steps=12)
     assert calls == sorted(calls) and calls[-1] == 1.0 and len(set(calls)) >= 12
     assert result.images[0].size == model.variant.output_size({"content": content, "size": 512})
-    with pytest.raises(ValueError, match="needs a style image"):
+    with pytest.raises(UserError, match="needs a style image"):
         model.generate(content=content)
-    with pytest.raises(ValueError, match="steps must be between"):
+    with pytest.raises(UserError, match="steps must be between"):
         model.generate(content=content, style=style, steps=0)
 
 
@@ -153,7 +161,7 @@ def test_vgg19_loads_from_a_local_file_with_torchvisions_key_names(monkeypatch, 
 
 def test_the_tiny_random_network_is_only_used_when_named():
     assert StyleTransfer.Config().feature_network == "vgg19"
-    with pytest.raises(ValueError, match="feature_network must be one of"):
+    with pytest.raises(UserError, match="feature_network must be one of"):
         StyleTransfer(tiny(feature_network="random"))
 
 
@@ -203,9 +211,9 @@ def test_a_trained_preset_runs_in_one_pass_without_a_style_image(tmp_path, monke
     assert passes == [1] and result.images[0].size == model.variant.output_size({"content": photo})
 
     untrained = random_model(StyleTransfer, config=model.config)  # claims the style, has random weights
-    with pytest.raises(ValueError, match="needs a trained style network"):
+    with pytest.raises(UserError, match="needs a trained style network"):
         untrained.generate(content=str(photo), style_preset="stripes")
-    with pytest.raises(ValueError, match="unknown style preset"):
+    with pytest.raises(UserError, match="unknown style preset"):
         model.generate(content=str(photo), style_preset="monet")
 
 

@@ -5,11 +5,20 @@ import warnings
 
 import pytest
 import torch
+from ganzoo.registry import get_variant
+from ganzoo.weights import (
+    CONFIG_FILE,
+    RANDOM_SOURCE,
+    WEIGHTS_FILE,
+    RandomWeightsWarning,
+    WeightsError,
+    describe_default,
+    load_folder,
+    load_model,
+    random_model,
+    save_weights,
+)
 from safetensors.torch import load_file, save_file
-
-from core.plugins import get_variant
-from core.weights import (CONFIG_FILE, RANDOM_SOURCE, WEIGHTS_FILE, RandomWeightsWarning, WeightsError,
-                          describe_default, load_folder, load_model, random_model, save_weights)
 
 DCGAN = get_variant("dcgan")
 

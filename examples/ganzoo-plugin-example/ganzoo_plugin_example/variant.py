@@ -14,10 +14,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from core.hookspecs import hookimpl
-from core.losses import hinge_d_loss, hinge_g_loss
-from core.optim import adam_per_network, alternating_step
-from core.variant import NoiseToImage
+# Everything a plugin needs comes from ganzoo's one public module.
+from ganzoo.api import NoiseToImage, adam_per_network, alternating_step, hinge_d_loss, hinge_g_loss, hookimpl
 
 
 @dataclass

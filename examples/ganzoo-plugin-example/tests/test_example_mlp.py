@@ -2,7 +2,7 @@
 
 import pytest
 
-from core import testing
+from ganzoo.api import testing
 from ganzoo_plugin_example import variant
 
 

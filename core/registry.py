@@ -16,18 +16,19 @@ from dataclasses import dataclass
 
 import pluggy
 
-from core import hookspecs
+from . import hookspecs
+from .errors import UserError
 
 BUILTIN_PLUGINS = (
-    "plugins.gan",
-    "plugins.dcgan",
-    "plugins.wgan",
-    "plugins.wgan_gp",
-    "plugins.lsgan",
-    "plugins.began",
-    "plugins.cgan",
-    "plugins.cyclegan",
-    "plugins.style_transfer",
+    "ganzoo.plugins.gan",
+    "ganzoo.plugins.dcgan",
+    "ganzoo.plugins.wgan",
+    "ganzoo.plugins.wgan_gp",
+    "ganzoo.plugins.lsgan",
+    "ganzoo.plugins.began",
+    "ganzoo.plugins.cgan",
+    "ganzoo.plugins.cyclegan",
+    "ganzoo.plugins.style_transfer",
 )
 
 ENTRY_POINT_GROUP = "ganzoo"
@@ -38,18 +39,18 @@ class PluginWarning(UserWarning):
     """A plugin could not be loaded; the others still are."""
 
 
-class UnknownVariantError(KeyError):
+class UnknownVariantError(UserError):
     def __str__(self) -> str:  # KeyError would print the message with quotes around it
         return self.args[0]
 
 
-class DuplicateVariantError(RuntimeError):
+class DuplicateVariantError(UserError):
     pass
 
 
 @dataclass(frozen=True)
 class Registration:
-    variant: type  # a core.variant.Variant subclass
+    variant: type  # a ganzoo.variant.Variant subclass
     plugin: str  # the name of the plugin that registered it
 
 

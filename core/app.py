@@ -1,0 +1,41 @@
+"""ganzoo's Gradio app: one tab per registered variant, built from the registry alone.
+
+    python app.py              # from a checkout (a Space runs exactly this)
+    python -m ganzoo.app       # from an installed ganzoo
+"""
+
+from __future__ import annotations
+
+import os
+
+# No outbound call at start: Gradio's analytics and the Hub's telemetry stay off. Set before
+# gradio and huggingface_hub are imported: they read these once, at import.
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+
+import gradio as gr  # noqa: E402
+
+from .registry import registry  # noqa: E402
+from .ui import build_tab, header_markdown  # noqa: E402
+
+
+def build_app(variants=None) -> gr.Blocks:
+    variants = registry() if variants is None else variants
+    with gr.Blocks(title="ganzoo") as demo:
+        gr.Markdown(header_markdown(len(variants)))
+        with gr.Tabs():
+            for name, registration in variants.items():
+                with gr.Tab(registration.variant.title, id=name):
+                    build_tab(registration.variant)
+    return demo
+
+
+def main() -> None:
+    build_app().launch(
+        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
+    )
+
+
+if __name__ == "__main__":
+    main()
