@@ -38,7 +38,7 @@ def client(tiny_weights, tmp_path_factory):
     for name, folder in tiny_weights.items():
         monkeypatch.setenv(f"GANZOO_WEIGHTS_{name.upper()}", str(folder))
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())  # no model cached by another test
-    from app import build_app
+    from ganzoo.app import build_app
 
     demo = build_app()
     port = _free_port()
@@ -82,7 +82,7 @@ def test_a_tab_without_trained_weights_says_so(monkeypatch):
 
 
 def test_building_the_app_loads_no_weights(monkeypatch):
-    from app import build_app
+    from ganzoo.app import build_app
 
     monkeypatch.setattr(ui, "load_model", lambda *a, **k: pytest.fail("weights loaded at start"))
     assert build_app() is not None

@@ -102,7 +102,7 @@ def test_the_app_has_a_tab_and_an_endpoint_for_the_example(example_installed, tm
     import gradio as gr
     from gradio_client import Client
 
-    from app import build_app
+    from ganzoo.app import build_app
 
     variant_class = registry(refresh=True)[VARIANT].variant  # refreshed: the cache may predate the installation
     ctx, _ = testing.trained_context(variant_class, tmp_path / "train")

@@ -54,3 +54,19 @@ def test_the_suite_cannot_reach_beyond_loopback():
         socket.create_connection(("8.8.8.8", 53), timeout=1)
     with pytest.raises(NetworkAccessInTests, match="huggingface.co"):
         socket.getaddrinfo("huggingface.co", 443)
+
+
+def test_the_code_imports_itself_only_as_ganzoo():
+    """Only the name a wheel installs: `import core`/`plugins` would work from a checkout (the
+    current folder is on sys.path) and break after `pip install .`."""
+    generic = re.compile(r"^\s*(from|import)\s+(core|plugins|app)\b", re.M)
+    offenders = [str(path.relative_to(ROOT)) for folder in ("core", "plugins", "tests", "scripts", "examples")
+                 for path in (ROOT / folder).rglob("*.py") if generic.search(path.read_text())]
+    assert offenders == []
+
+
+def test_plugins_import_only_the_public_api():
+    internal = re.compile(r"^\s*from\s+ganzoo\.(?!api\b)\w+", re.M)
+    offenders = [path.name for path in [*(ROOT / "plugins").glob("*.py"),
+                                        *(ROOT / "examples").rglob("*.py")] if internal.search(path.read_text())]
+    assert offenders == []
