@@ -24,7 +24,7 @@ from ganzoo.training import setup_training
 from ganzoo.weights import WeightsError, load_folder, random_model, save_weights
 from safetensors.torch import save_file
 
-from plugins import style_transfer
+from ganzoo.plugins import style_transfer
 
 
 def tiny(**overrides):
