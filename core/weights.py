@@ -6,7 +6,8 @@ networks' tensors, keys prefixed by network name: ``generator.net.0.weight``).
 
 Which weights, the same in the app and the CLI:
   1. an explicit choice: ``--weights`` or ``GANZOO_WEIGHTS_<VARIANT>`` (a folder or a Hub
-     repo id[@revision]); failing to load it is an error, never a silent fallback;
+     repo id[@revision]; ``parse_spec`` tells which); failing to load it is an error, never
+     a silent fallback;
   2. the variant's Hub repo (``default_repo``), when the Hub can be reached;
   3. the weights bundled with the plugin;
   4. untrained random weights, said loudly.
@@ -31,6 +32,8 @@ CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 RANDOM_SOURCE = "untrained, random weights"
 REPO_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
+HUB_PREFIX = "hf://"  # a spec that starts with it is always a Hub repo id
+PATH_PREFIXES = ("./", "../", "/", "~")  # a spec that starts with one is always a local path
 
 
 class WeightsError(UserError):
@@ -165,15 +168,32 @@ def random_model(variant_class: type, device: torch.device | str = "cpu", config
 
 
 def parse_spec(spec: str) -> tuple[str, str | None] | Path:
-    """A weights spec is a local folder, or a Hub repo id with an optional @revision."""
-    path = Path(spec).expanduser()
+    """A weights spec is a local folder, or a Hub repo id with an optional @revision.
+
+    ``hf://user/name[@revision]`` is always a Hub repo. A spec is a local path when it starts
+    with ``./``, ``../``, ``/`` or ``~`` (or is ``.`` or ``..``), when it exists, or when its
+    first segment is an existing folder here (``runs/typo`` with a ``runs/`` folder): such a
+    path that is missing fails at once, never becoming a Hub request. Anything else of the
+    form ``user/name[@revision]`` is a Hub repo id."""
+    if spec.startswith(HUB_PREFIX):
+        return _repo_id(spec.removeprefix(HUB_PREFIX), spec)
+    path = Path(os.path.expanduser(spec))  # unchanged for an unknown ~user, where Path's raises
     if path.exists():
         return path
-    repo_id, _, revision = spec.partition("@")
+    explicit = spec in (".", "..") or spec.startswith(PATH_PREFIXES)
+    if explicit or Path(spec.split("/", 1)[0]).is_dir():
+        hub = "hf://user/name" if explicit else f"hf://{spec}"
+        raise WeightsError(f"no such folder: {path}. Check the path (a relative one starts from the "
+                           f"current folder, {Path.cwd()}); for a Hub repo, write {hub}")
+    return _repo_id(spec, spec)
+
+
+def _repo_id(text: str, spec: str) -> tuple[str, str | None]:
+    repo_id, _, revision = text.partition("@")
     if REPO_ID.match(repo_id):
         return repo_id, revision or None
-    raise WeightsError(f"{spec!r} is neither an existing folder nor a Hub repo id like 'user/name' "
-                       f"or 'user/name@revision'")
+    raise WeightsError(f"{spec!r} is neither an existing folder nor a Hub repo id like 'user/name', "
+                       f"'user/name@revision' or 'hf://user/name'")
 
 
 def load_spec(spec: str, variant_class: type | None, device) -> Model:
@@ -186,6 +206,11 @@ def load_spec(spec: str, variant_class: type | None, device) -> Model:
     folder, commit = download_weights(repo_id, revision)
     source = f"Hub repo {repo_id} @ {revision or 'main'} (commit {commit[:8]})" if commit else f"Hub repo {repo_id}"
     return load_folder(folder, device, variant_class, source)
+
+
+def _as_hub_spec(repo: str) -> str:
+    """A variant's ``default_repo`` is a Hub repo even where a local folder shares its first name."""
+    return repo if repo.startswith(HUB_PREFIX) else HUB_PREFIX + repo
 
 
 def explicit_choice(variant_class: type) -> str | None:
@@ -205,7 +230,7 @@ def load_model(variant_class: type, weights: str | None = None, device="cpu") ->
 
         if hub_reachable():
             try:
-                return load_spec(variant_class.default_repo, variant_class, device)
+                return load_spec(_as_hub_spec(variant_class.default_repo), variant_class, device)
             except WeightsError as error:
                 notes.append(f"the Hub repo {variant_class.default_repo} could not be used ({error})")
         else:

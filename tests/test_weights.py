@@ -2,6 +2,7 @@
 
 import json
 import warnings
+from pathlib import Path
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from ganzoo.weights import (
     describe_default,
     load_folder,
     load_model,
+    parse_spec,
     random_model,
     save_weights,
 )
@@ -106,3 +108,71 @@ def test_written_files_are_readable_like_any_other(folder):
     os.umask(mask)
     for name in (CONFIG_FILE, WEIGHTS_FILE):
         assert stat.S_IMODE(os.stat(folder / name).st_mode) == 0o666 & ~mask
+
+
+# --------------------------------------------------------------------------- specs: path or Hub repo
+
+
+@pytest.fixture
+def no_hub(monkeypatch, tmp_path):
+    """Work in an empty folder with a runs/ sub-folder; any Hub download fails the test."""
+    import ganzoo.hub
+    import huggingface_hub
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a local path must never become a Hub request")
+
+    for module, name in [(ganzoo.hub, "download_weights"), (ganzoo.hub, "download_file"),
+                         (huggingface_hub, "hf_hub_download"), (huggingface_hub, "snapshot_download")]:
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "home").mkdir()
+    monkeypatch.delenv("GANZOO_WEIGHTS_DCGAN", raising=False)
+    return tmp_path
+
+
+@pytest.mark.parametrize("spec", ["runs/typo", "runs/typo@v1", "./typo", "../typo", "~/typo", "/abs/typo",
+                                  "~nosuchuser_ganzoo/typo"])
+def test_a_missing_local_path_fails_at_once_without_the_hub(no_hub, spec):
+    if spec == "/abs/typo":
+        spec = str(no_hub / "abs" / "typo")
+    with pytest.raises(WeightsError, match="no such folder: .*typo.*hf://") as error:
+        load_model(DCGAN, spec)
+    if spec.startswith("runs/"):  # the ambiguous case names the Hub spelling of this very spec
+        assert f"hf://{spec}" in str(error.value)
+
+
+def test_the_environment_variable_follows_the_same_rule(no_hub, monkeypatch):
+    monkeypatch.setenv("GANZOO_WEIGHTS_DCGAN", "runs/typo")
+    with pytest.raises(WeightsError, match="no such folder"):
+        load_model(DCGAN)
+
+
+def test_hub_ids_and_local_folders(no_hub):
+    assert parse_spec("hf://user/name@rev") == ("user/name", "rev")
+    assert parse_spec("hf://runs/typo") == ("runs/typo", None)  # hf:// wins over the runs/ folder
+    assert parse_spec("user/name") == ("user/name", None)  # no user/ folder here: a Hub id, as before
+    assert parse_spec("user/name@v2") == ("user/name", "v2")
+    (no_hub / "runs" / "dcgan").mkdir()
+    assert parse_spec("runs/dcgan") == Path("runs/dcgan")
+    with pytest.raises(WeightsError, match="neither an existing folder nor a Hub repo id"):
+        parse_spec("hf://just-a-name")
+
+
+def test_a_default_repo_is_a_hub_repo_even_beside_a_folder_of_its_name(no_hub, monkeypatch):
+    import ganzoo.hub
+
+    asked = []
+
+    def download_weights(repo_id, revision=None):
+        asked.append((repo_id, revision))
+        raise WeightsError("offline")
+
+    monkeypatch.setattr(ganzoo.hub, "download_weights", download_weights)
+    monkeypatch.setattr(ganzoo.hub, "hub_reachable", lambda: True)
+    monkeypatch.setenv("GANZOO_NO_DEFAULT_HUB", "0")
+    monkeypatch.setattr(DCGAN, "default_repo", "runs/dcgan")
+    load_model(DCGAN)  # falls back to the bundled weights
+    assert asked == [("runs/dcgan", None)]
