@@ -39,13 +39,72 @@ def _none_or(kind):
     return parse
 
 
+def _field_default(field: dataclasses.Field):
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def field_comments(config_class) -> dict[str, str]:
+    """Each field's trailing ``# comment`` in the source of a config dataclass (and of its
+    bases; a subclass's wins): what the built-in configs say a field means. Empty where the
+    source cannot be read (an interactive session, a frozen app)."""
+    import inspect
+
+    comments = {}
+    for klass in reversed(config_class.__mro__):
+        try:
+            source = inspect.getsource(klass)
+        except (OSError, TypeError):
+            continue
+        comments.update(_trailing_comments(source))
+    return comments
+
+
+def _trailing_comments(class_source: str) -> dict[str, str]:
+    """``name: type = value  # comment`` statements of a class body -> {name: comment}."""
+    import io
+    import textwrap
+    import tokenize
+
+    found, depth, line = {}, 0, []  # line: the code and comment tokens of the current statement
+    try:
+        for token in tokenize.generate_tokens(io.StringIO(textwrap.dedent(class_source)).readline):
+            if token.type == tokenize.INDENT:
+                depth += 1
+            elif token.type == tokenize.DEDENT:
+                depth -= 1
+            elif token.type == tokenize.NEWLINE:
+                code = [t for t in line if t.type != tokenize.COMMENT]
+                comments = [t.string.lstrip("#").strip() for t in line if t.type == tokenize.COMMENT]
+                if depth == 1 and len(code) > 1 and code[0].type == tokenize.NAME and code[1].string == ":":
+                    if any(comments):
+                        found[code[0].string] = " ".join(c for c in comments if c)
+                line = []
+            elif token.type == tokenize.COMMENT and not line:
+                continue  # a comment on a line of its own belongs to no field
+            elif token.type not in (tokenize.NL, tokenize.ENDMARKER):
+                line.append(token)
+    except (tokenize.TokenError, SyntaxError):
+        pass
+    return found
+
+
 def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
+    """One flag per config field; its help is the field's ``metadata["help"]``, else its
+    trailing comment in the source, and always its default."""
     group = parser.add_argument_group(f"{config_class.__name__} fields (the variant's config)")
     hints = typing.get_type_hints(config_class)
+    comments = field_comments(config_class)
     for field in dataclasses.fields(config_class):
-        default = field.default if field.default is not dataclasses.MISSING else None
-        flag, help_text = _config_flag(field), f"default: {default}"
-        kwargs = dict(dest=f"config__{field.name}", default=None, help=help_text)
+        default, flag = _field_default(field), _config_flag(field)
+        is_json = isinstance(default, (list, dict)) or typing.get_origin(hints.get(field.name)) in (list, dict)
+        meaning = field.metadata.get("help") or comments.get(field.name, "")
+        shown = ("JSON; " if is_json else "") + f"default: {default}"
+        help_text = f"{meaning} ({shown})" if meaning else shown
+        kwargs = dict(dest=f"config__{field.name}", default=None, help=help_text.replace("%", "%%"))
         if isinstance(default, bool):
             group.add_argument(flag, action=argparse.BooleanOptionalAction, **kwargs)
             continue
@@ -57,10 +116,38 @@ def add_config_flags(parser: argparse.ArgumentParser, config_class) -> None:
                                type=type(default[0]) if default else str, **kwargs)
         elif isinstance(default, (int, float)):
             group.add_argument(flag, type=type(default), **kwargs)
-        elif isinstance(default, (list, dict)) or typing.get_origin(hints.get(field.name)) in (list, dict):
-            group.add_argument(flag, type=json.loads, **{**kwargs, "help": help_text + " (JSON)"})
+        elif is_json:
+            group.add_argument(flag, type=json.loads, **kwargs)
         else:
             group.add_argument(flag, type=_none_or(str), **kwargs)
+
+
+def slug(text: str) -> str:
+    """A choice in a form that needs no quoting: lower case, each run of spaces and
+    punctuation one hyphen (``any style (Gatys)`` -> ``any-style-gatys``)."""
+    return "-".join("".join(c if c.isalnum() else " " for c in str(text).lower()).split())
+
+
+def _choice_forms(choices) -> dict[str, str]:
+    """The form to show for each choice: its slug, unless that is empty or another choice
+    has the same slug; then its exact text."""
+    choices = [str(c) for c in choices]
+    slugs = [slug(c) for c in choices]
+    return {c: s if s and slugs.count(s) == 1 else c for c, s in zip(choices, slugs)}
+
+
+def _choice_type(choices):
+    """Parses a choice given as its exact text or as its slug, and returns the exact text."""
+    forms = _choice_forms(choices)
+    by_form = {form: choice for choice, form in forms.items()}
+
+    def choice(text: str) -> str:
+        if text in forms:
+            return text
+        if slug(text) in by_form:
+            return by_form[slug(text)]
+        raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(by_form)})")
+    return choice
 
 
 def add_input_flags(parser: argparse.ArgumentParser, variant) -> None:
@@ -69,26 +156,33 @@ def add_input_flags(parser: argparse.ArgumentParser, variant) -> None:
     group = parser.add_argument_group(f"{variant.name} inputs")
     for spec in variant.inputs():
         flags = ["-n", "--n"] if spec.name == "n" else ["--" + spec.name.replace("_", "-")]
-        kwargs = dict(dest=f"input__{spec.name}", default=None,
-                      help=f"{spec.label}. {spec.help} (default: {spec.default})".replace("%", "%%"))
+        kwargs = dict(dest=f"input__{spec.name}", default=None, metavar=spec.name.upper())
+        shown_default = spec.default
+        details = []
         if isinstance(spec, ImageInput):
-            group.add_argument(*flags, metavar="IMAGE", **kwargs)
+            kwargs["metavar"] = "IMAGE"
+            details.append("an image file" + (", optional" if spec.optional else ""))
         elif isinstance(spec, Choice):
-            group.add_argument(*flags, choices=list(spec.choices), **kwargs)
+            forms = _choice_forms(spec.choices)
+            kwargs.update(type=_choice_type(spec.choices), metavar="{" + ",".join(forms.values()) + "}")
+            shown_default = forms.get(str(spec.default), spec.default)
         elif isinstance(spec, Slider):
-            group.add_argument(*flags, type=int if spec.is_integer else float, **kwargs)
+            kwargs["type"] = int if spec.is_integer else float
+            details.append(f"{spec.minimum:g} to {spec.maximum:g}")
         elif isinstance(spec.default, (int, float)):
-            group.add_argument(*flags, type=type(spec.default), **kwargs)
-        else:
-            group.add_argument(*flags, **kwargs)
+            kwargs["type"] = type(spec.default)
+        if shown_default is not None:
+            details.append(f"default: {shown_default}")
+        help_text = f"{spec.label}. {spec.help}" + (f" ({'; '.join(details)})" if details else "")
+        group.add_argument(*flags, help=help_text.replace("%", "%%"), **kwargs)
 
 
 # --------------------------------------------------------------------------- parser
 
 
 def build_parser(argv: list[str]) -> argparse.ArgumentParser:
-    from .registry import get_variant, registry
-
+    """The parser for ``argv``. Plugins are loaded only when ``argv`` names a variant whose
+    flags ``train`` or ``sample`` need; ``ganzoo --help`` imports no plugin and no torch."""
     parser = argparse.ArgumentParser(prog="ganzoo", description="Train, sample and share GANs.")
     parser.add_argument("--version", action="version", version=f"ganzoo {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -98,11 +192,15 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     # The variant-specific flags need the variant: peek at the word after the command.
     command = argv[0] if argv else None
     variant_name = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else None
-    variant_class = get_variant(variant_name) if command in ("train", "sample") and variant_name else None
-    names = sorted(registry())
+    variant_class = None
+    if command in ("train", "sample") and variant_name:
+        from .registry import get_variant
+
+        variant_class = get_variant(variant_name)
+    variant_help = "a variant's name (`ganzoo list` shows them)"
 
     train = commands.add_parser("train", help="train a variant on a dataset")
-    train.add_argument("variant", metavar="VARIANT", help=f"one of: {', '.join(names)}")
+    train.add_argument("variant", metavar="VARIANT", help=variant_help)
     train.add_argument("--out", required=True, type=Path, help="run folder (checkpoints, samples, metrics)")
     train.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     train.add_argument("--init-from", type=Path, metavar="RUN",
@@ -126,17 +224,17 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     if variant_class is not None:
         for role in variant_class.data_roles:
-            train.add_argument(role.flag, dest=f"data__{role.name}", help=role.help)
+            train.add_argument(role.flag, dest=f"data__{role.name}", metavar="DATA", help=role.help)
         add_config_flags(train, variant_class.Config)
 
     sample = commands.add_parser("sample", help="generate images with a variant")
-    sample.add_argument("variant", metavar="VARIANT", help=f"one of: {', '.join(names)}")
+    sample.add_argument("variant", metavar="VARIANT", help=variant_help)
     sample.add_argument("--weights", help="a run or weights folder, or a Hub repo id[@revision] "
                                           "(default: the variant's default weights)")
     sample.add_argument("-o", "--output", type=Path, help="write one image grid here (default grid.png)")
     sample.add_argument("--out-dir", type=Path, help="write each image as its own PNG here instead "
                                                      "(one sub-folder per class when images have labels)")
-    sample.add_argument("--device", default="auto")
+    sample.add_argument("--device", default="auto", help="auto (the default: cuda, then mps, then cpu), cpu, cuda ...")
     if variant_class is not None:
         from .weights import config_without_network
 
@@ -150,7 +248,7 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     push.add_argument("--token", help="Hub token (default: the one from `hf auth login` or HF_TOKEN)")
 
     evaluate = commands.add_parser("eval", help="measure a model's quality with the digit judge, offline")
-    evaluate.add_argument("variant", metavar="VARIANT")
+    evaluate.add_argument("variant", metavar="VARIANT", help=variant_help)
     evaluate.add_argument("--weights", help="as for sample (default: the variant's default weights)")
     evaluate.add_argument("-n", "--samples", type=int, default=10_000, help="generated images (10000)")
     evaluate.add_argument("--seed", type=int, default=0)
@@ -165,9 +263,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                                "(default: $GANZOO_INCEPTION_WEIGHTS; unset: skipped)")
 
     importer = commands.add_parser("import", help="convert another project's checkpoint to ganzoo weights")
-    importer.add_argument("variant", metavar="VARIANT")
-    importer.add_argument("path", type=Path)
-    importer.add_argument("--out", required=True, type=Path)
+    importer.add_argument("variant", metavar="VARIANT", help=variant_help)
+    importer.add_argument("path", type=Path, metavar="CHECKPOINT", help="the other project's checkpoint file")
+    importer.add_argument("--out", required=True, type=Path, help="the ganzoo weights folder to write")
     return parser
 
 
