@@ -410,6 +410,7 @@ def cmd_eval(args) -> None:
     from .evaluation import evaluate, format_report
     from .inception import inception_weights_path
 
+    _require(args.variant, "evaluation_batches", "cannot be scored by `ganzoo eval`")
     model = _load_model(args)
     figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device,
                        inception_weights_path(args.inception_weights))
@@ -419,13 +420,29 @@ def cmd_eval(args) -> None:
 
 
 def cmd_import(args) -> None:
-    from .registry import get_variant
-
-    variant_class = get_variant(args.variant)
+    variant_class = _require(args.variant, "import_checkpoint", "cannot import checkpoints from other projects")
     if not args.path.exists():
         raise UserError(f"no file at {args.path}")
     out = variant_class.import_checkpoint(args.path, args.out)
     print(f"wrote ganzoo weights to {out}; use them with: ganzoo sample {variant_class.name} --weights {out}")
+
+
+def _require(variant_name: str, method: str, otherwise: str) -> type:
+    """The variant class, if it implements the optional ``method``; else a UserError that
+    names the variants that do (the base class's version raises NotImplementedError, which
+    would read as a bug)."""
+    from .registry import get_variant, registry
+    from .variant import Variant
+
+    def provides(cls) -> bool:
+        own, base = getattr(cls, method), getattr(Variant, method)
+        return getattr(own, "__func__", own) is not getattr(base, "__func__", base)
+
+    variant_class = get_variant(variant_name)
+    if not provides(variant_class):
+        able = sorted(name for name, reg in registry().items() if provides(reg.variant))
+        raise UserError(f"{variant_class.name} {otherwise}; these variants can: {', '.join(able) or '(none)'}")
+    return variant_class
 
 
 COMMANDS = {"list": cmd_list, "train": cmd_train, "sample": cmd_sample, "push": cmd_push, "import": cmd_import,
@@ -444,20 +461,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str]) -> int:
-    from .data import DataError
-    from .images import BadImageError
-    from .inception import InceptionError
-    from .judge import JudgeError
-    from .registry import DuplicateVariantError, UnknownVariantError
-    from .training import TrainingError
-    from .weights import WeightsError
-
-    expected = (UnknownVariantError, DuplicateVariantError, DataError, BadImageError, TrainingError,
-                WeightsError, JudgeError, InceptionError, FileNotFoundError, NotImplementedError, ValueError)
+    """A mistake the user can fix (UserError) is one line and exit status 2; anything else
+    is a bug and keeps its traceback."""
     try:
         args = build_parser(argv).parse_args(argv)
         COMMANDS[args.command](args)
-    except expected as error:
+    except UserError as error:
         print(f"ganzoo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

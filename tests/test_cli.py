@@ -1,5 +1,6 @@
 """The `ganzoo` command line: train, interrupt, resume, sample, list."""
 
+import dataclasses
 import json
 import os
 import signal
@@ -10,8 +11,10 @@ from pathlib import Path
 
 import pytest
 import torch
+import ganzoo.registry as registry_module
+from ganzoo.api import Choice, Generated, UserError, Variant
 from ganzoo.cli import main
-from ganzoo.registry import get_variant
+from ganzoo.registry import Registration, get_variant
 from ganzoo.testing import make_image_folder
 from ganzoo.training import CHECKPOINT, TrainSettings, train
 from PIL import Image
@@ -207,3 +210,71 @@ def test_init_from_refuses_runs_that_do_not_fit(data, tmp_path, capsys):
     assert "give one of them" in capsys.readouterr().err
     assert run_cli("train", "dcgan", "--init-from", tmp_path / "nothing", "--out", tmp_path / "x") == 2
     assert "not a ganzoo run folder" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------- errors and choices
+
+
+@dataclasses.dataclass
+class EchoConfig:
+    pass
+
+
+class Echo(Variant):
+    """Generates one blank image and records what it was given; `--fail` makes it fail."""
+
+    name, title, paper = "echo", "Echo", "none"
+    Config = EchoConfig
+    inference_networks = ()
+    untrained_mode = "a test variant"
+    given: list = []
+
+    def build_networks(self):
+        return {}
+
+    def inputs(self):
+        return [Choice("mode", "Mode", "", "fast and rough", choices=("fast and rough", "slow (careful)")),
+                Choice("fail", "Fail", "", "no", choices=("no", "user", "bug", "value"))]
+
+    def generate(self, model, progress=None, mode="fast and rough", fail="no"):
+        Echo.given.append(mode)
+        if fail == "user":
+            raise UserError("that cannot be done; do this instead")
+        if fail == "bug":
+            return Generated([1 / 0])
+        if fail == "value":
+            raise ValueError("a bug that happens to be a ValueError")
+        return Generated([Image.new("L", (4, 4))])
+
+
+@pytest.fixture
+def echo(monkeypatch):
+    monkeypatch.setattr(registry_module, "_cache", {**registry_module.registry(), "echo": Registration(Echo, "tests")})
+    Echo.given.clear()
+    return Echo
+
+
+@pytest.mark.parametrize("given", ["slow (careful)", "slow-careful"])
+def test_a_choice_reaches_generate_as_its_exact_text(echo, given, tmp_path):
+    assert run_cli("sample", "echo", "--mode", given, "-o", tmp_path / "x.png") == 0
+    assert echo.given == ["slow (careful)"]
+
+
+def test_a_user_error_is_one_line_and_status_2(echo, tmp_path, capsys):
+    assert run_cli("sample", "echo", "--fail", "user", "-o", tmp_path / "x.png") == 2
+    err = capsys.readouterr().err
+    assert err.endswith("ganzoo: error: that cannot be done; do this instead\n") and "Traceback" not in err
+
+
+@pytest.mark.parametrize("fail, error", [("bug", ZeroDivisionError), ("value", ValueError)])
+def test_a_bug_keeps_its_traceback(echo, fail, error, tmp_path):
+    with pytest.raises(error):
+        run_cli("sample", "echo", "--fail", fail, "-o", tmp_path / "x.png")
+
+
+def test_optional_commands_a_variant_lacks_are_user_errors(tmp_path, capsys):
+    (tmp_path / "model.pth").write_bytes(b"")
+    assert run_cli("import", "dcgan", tmp_path / "model.pth", "--out", tmp_path / "out") == 2
+    assert "dcgan cannot import checkpoints from other projects; these variants can: cyclegan" in capsys.readouterr().err
+    assert run_cli("eval", "style_transfer") == 2
+    assert "style_transfer cannot be scored by `ganzoo eval`; these variants can: began, cgan" in capsys.readouterr().err
