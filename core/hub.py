@@ -8,6 +8,7 @@ at a small server on 127.0.0.1.
 from __future__ import annotations
 
 import json
+import shlex
 import shutil
 import tempfile
 from pathlib import Path
@@ -84,9 +85,30 @@ def _shown_source(source: str) -> str:
     return path.name if path.is_absolute() else str(source)
 
 
-def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None) -> str:
-    """README.md for the Hub: YAML metadata, then how to use and how it was trained. ``samples``:
-    whether a samples.png sits beside the card (default: whether the run has one)."""
+def sample_command(variant, repo_id: str | None) -> str:
+    """The card's example: ``ganzoo sample`` with the flags the CLI makes from the variant's
+    inputs (``ganzoo.cli.add_input_flags``): each number at its default, each required image as
+    a file to give. Choices are left out (their default applies): their options can depend on
+    the weights, which the CLI reads only after parsing (a trained style's name). Without a
+    repo id (bundled weights, the variant's default) the command has no ``--weights``."""
+    from .variant import Choice, ImageInput, Slider
+
+    words = ["ganzoo", "sample", variant.name, *(["--weights", repo_id] if repo_id else [])]
+    for spec in variant.inputs():
+        flag = "-n" if spec.name == "n" else "--" + spec.name.replace("_", "-")
+        if isinstance(spec, ImageInput):
+            words += [] if spec.optional else [flag, f"{spec.name}.png"]
+        elif not isinstance(spec, Choice) and spec.default is not None:
+            integer = isinstance(spec, Slider) and spec.is_integer
+            words += [flag, str(int(spec.default) if integer else spec.default)]
+    return shlex.join([*words, "-o", "out.png"])
+
+
+def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None = None) -> str:
+    """README.md for the Hub: YAML metadata, then how to use and how it was trained. ``repo_id``:
+    the Hub repo the card is for, or None for the weights bundled with the plugin (the variant's
+    default: the example command needs no --weights). ``samples``: whether a samples.png sits
+    beside the card (default: whether the run has one)."""
     from huggingface_hub import ModelCardData
 
     from .registry import get_variant
@@ -97,6 +119,7 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
     steps = _trained_steps(run)
     datasets = sorted({HUB_DATASETS[key] for src in sources.values()
                        for key in HUB_DATASETS if key in Path(str(src)).name.lower()})
+    variant = variant_class(variant_class.config_from_dict(info["config"]))
     data = ModelCardData(
         library_name="ganzoo",
         tags=["ganzoo", "gan", info["variant"], *variant_class.tags],
@@ -105,18 +128,18 @@ def model_card(run: Path, info: dict, repo_id: str, samples: bool | None = None)
         ganzoo_variant=info["variant"],
         ganzoo_version=__version__,
         training_steps=steps,
-        **variant_class(variant_class.config_from_dict(info["config"])).card_metadata(),
+        **variant.card_metadata(),
     )
     settings = run_info.get("settings", {})
     lines = [
         "---", data.to_yaml(), "---", "",
-        f"# {variant_class.title}: {repo_id}", "",
+        f"# {variant_class.title}: {repo_id or 'bundled default weights'}", "",
         f"A {variant_class.title} trained with [ganzoo](https://github.com/) "
         f"({variant_class.paper}).", "",
         "## Use", "",
-        "```bash",
-        f"ganzoo sample {info['variant']} --weights {repo_id} -n 64 --seed 1 -o grid.png",
-        "```", "",
+        *([] if repo_id else ["These weights ship with the plugin and are the variant's default: "
+                              "`ganzoo sample` and the app use them when given no others.", ""]),
+        "```bash", sample_command(variant, repo_id), "```", "",
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
         *[f"- data ({role}): `{_shown_source(src)}`" for role, src in sources.items()],

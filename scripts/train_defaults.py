@@ -167,7 +167,8 @@ def write_samples(name: str) -> None:
 def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
     target = ROOT / "plugins" / "weights" / name
     info = json.loads((target / "config.json").read_text())
-    card = model_card(run, info, f"bundled/{name}", samples=(target / "samples.png").exists())
+    # no repo id: bundled weights are the variant's default, used with no --weights
+    card = model_card(run, info, None, samples=(target / "samples.png").exists())
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None
     chosen = f"step {best['step']}, best by the judge's {best['metric']} during training" if best else "the last step"
     command = "python scripts/train_defaults.py " + name
