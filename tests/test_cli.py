@@ -157,8 +157,8 @@ def test_bad_inputs_get_clear_messages(tmp_path, capsys):
     assert "Known variants" in capsys.readouterr().err
     assert run_cli("train", "dcgan", "--data", tmp_path / "missing", "--out", tmp_path / "r") == 2
     assert "no dataset at" in capsys.readouterr().err
-    assert run_cli("sample", "dcgan", "--weights", tmp_path / "empty-but-exists", "-o", tmp_path / "x.png") == 2
-    assert "neither an existing folder nor a Hub repo id" in capsys.readouterr().err
+    assert run_cli("sample", "dcgan", "--weights", tmp_path / "missing", "-o", tmp_path / "x.png") == 2
+    assert "no such folder" in capsys.readouterr().err  # an absolute path is a path, never a Hub repo id
     (tmp_path / "notweights").mkdir()
     assert run_cli("sample", "dcgan", "--weights", tmp_path / "notweights", "-o", tmp_path / "x.png") == 2
     assert "not a ganzoo weights folder" in capsys.readouterr().err
