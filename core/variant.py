@@ -9,7 +9,8 @@ runs its own training loop, builds its own UI or reads files itself:
 - ``data_roles`` / ``prepare_data``: which datasets training takes (``--data``,
   ``--data-b``, ...), loaded by ``ganzoo.data``.
 - ``inputs`` / ``generate``: declared inputs become Gradio components in the app and flags
-  in the CLI; ``generate`` turns their values into images.
+  in the CLI; ``generate`` turns their values into images, which ``Model.generate`` has
+  checked against those declarations (bounds, choices, types) first.
 - ``inference_networks``: the networks that are published as ``model.safetensors``.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Sequence
@@ -35,13 +38,38 @@ class Input:
     help: str = ""
     default: Any = None
 
+    def check(self, value):
+        """The value ``generate`` gets, checked against this input's bounds (and numbers given
+        their type back: Gradio sends floats); a value outside them raises ``UserError``."""
+        return value
+
+
+def _number(spec: Input, value, minimum, maximum, integer: bool, rule: str):
+    """``value`` as an int (``integer``) or float within [minimum, maximum], else UserError
+    naming the input, the value and ``rule`` (the allowed range, in words)."""
+    number = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    if not number or not minimum <= value <= maximum or (integer and not float(value).is_integer()):
+        raise UserError(f"{spec.name} must be {rule}, not {value!r}")
+    return int(value) if integer else float(value)
+
+
+# Seeds: 0 to 2**63 - 1 for every variant, a signed 64-bit integer anywhere (numpy, JSON readers).
+# torch would also take negative seeds, but they only alias large ones (-1 seeds as 2**64 - 1).
+SEED_MAX = 2**63 - 1
+
 
 @dataclass
 class Seed(Input):
     name: str = "seed"
     label: str = "Seed"
-    help: str = "The same seed gives the same images."
+    help: str = "The same seed gives the same images: a whole number from 0 to 2**63 - 1."
     default: int = 0
+    minimum: int = 0
+    maximum: int = SEED_MAX
+
+    def check(self, value) -> int:
+        return _number(self, value, self.minimum, self.maximum, True,
+                       f"a whole number between {self.minimum} and {self.maximum}")
 
 
 @dataclass
@@ -54,10 +82,22 @@ class Slider(Input):
     def is_integer(self) -> bool:
         return all(float(v).is_integer() for v in (self.minimum, self.maximum, self.step))
 
+    def check(self, value) -> int | float:
+        whole = " (a whole number)" if self.is_integer else ""
+        return _number(self, value, self.minimum, self.maximum, self.is_integer,
+                       f"between {self.minimum:g} and {self.maximum:g}{whole}")
+
 
 @dataclass
 class Choice(Input):
     choices: Sequence[str] = ()
+
+    def check(self, value) -> str:
+        if value not in self.choices:
+            choices = ", ".join(map(str, self.choices))
+            message = f"unknown {self.name.replace('_', ' ')} {value!r}; choose one of {choices}."
+            raise UserError(f"{message} {self.help}" if self.help else message)
+        return value
 
 
 @dataclass
@@ -65,6 +105,16 @@ class ImageInput(Input):
     """An uploaded image (a PIL image in ``generate``); on the CLI, a file path."""
 
     optional: bool = False
+
+    def check(self, value):
+        from PIL import Image
+
+        if value is None and not self.optional:
+            raise UserError(f"no {self.label.lower()} given: upload one, or pass "
+                            f"--{self.name.replace('_', '-')} PATH")
+        if value is not None and not isinstance(value, (Image.Image, str, os.PathLike)):
+            raise UserError(f"{self.name} must be an image or the path of one, not {type(value).__name__}")
+        return value
 
 
 def count_input(default: int = 16, maximum: int = 64) -> Slider:
@@ -205,7 +255,19 @@ class Variant:
     def inputs(self) -> list[Input]:
         return [Seed(), count_input()]
 
+    def check_inputs(self, values: dict) -> dict:
+        """Every input's value (None or missing: its default), checked against its declaration
+        by ``Input.check``: what ``Model.generate`` passes to ``generate``. Override to add checks
+        that involve several inputs."""
+        specs = self.inputs()
+        unknown = sorted(set(values) - {spec.name for spec in specs})
+        if unknown:
+            raise UserError(f"{self.name} takes inputs {sorted(spec.name for spec in specs)}, not {unknown}")
+        return {spec.name: spec.check(spec.default if values.get(spec.name) is None else values[spec.name])
+                for spec in specs}
+
     def generate(self, model, progress: Progress = no_progress, **values) -> Generated:
+        """Images for ``values``, which ``check_inputs`` has checked (via ``Model.generate``)."""
         raise NotImplementedError
 
     def output_size(self, values: dict) -> tuple[int, int]:
@@ -274,15 +336,14 @@ class Model:
         return self.variant.config
 
     def generate(self, progress: Progress = no_progress, **values) -> Generated:
+        """The variant's images for these input values (None or missing: the default). Every
+        value is checked against its declared input first, so the CLI and the Python API
+        keep to the bounds the app's components show."""
         import torch
 
-        defaults = {inp.name: inp.default for inp in self.variant.inputs()}
-        unknown = sorted(set(values) - set(defaults))
-        if unknown:
-            raise UserError(f"{self.variant.name} takes inputs {sorted(defaults)}, not {unknown}")
-        merged = {**defaults, **{k: v for k, v in values.items() if v is not None}}
+        checked = self.variant.check_inputs(values)
         with torch.inference_mode(not self.variant.inference_needs_grad):
-            return self.variant.generate(self, progress=progress, **merged)
+            return self.variant.generate(self, progress=progress, **checked)
 
 
 class NoiseToImage(Variant):

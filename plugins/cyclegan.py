@@ -274,7 +274,9 @@ class CycleGAN(Variant):
     def inputs(self):
         directions = DIRECTIONS[self.config.directions]
         offered = "; ".join(f"{d}: {DIRECTION_LABEL[d]}" for d in directions)
-        only = "" if len(directions) == 2 else " This model holds only the A to B generator."
+        only = "" if len(directions) == 2 else (" This model translates only A to B: it was imported from a "
+                                                "checkpoint with one generator. For B to A, import the "
+                                                "reverse checkpoint as another model.")
         return [
             ImageInput("image", "Image", f"The image to translate: any size, grey, colour or with transparency. "
                                          f"It is scaled down so its longer side is at most {self.config.max_side} "
@@ -311,13 +313,7 @@ class CycleGAN(Variant):
     def generate(self, model, progress=None, image=None, direction: str = "a2b"):
         from ganzoo.api import to_pil, to_tensor
 
-        offered = DIRECTIONS[self.config.directions]
-        if direction not in offered:
-            if direction in GENERATOR:
-                raise UserError(f"this model translates only {' and '.join(DIRECTION_LABEL[d] for d in offered)} "
-                                 f"({', '.join(offered)}): it was imported from a checkpoint with one generator. "
-                                 f"For {DIRECTION_LABEL[direction]}, import the reverse checkpoint as another model.")
-            raise UserError(f"direction must be one of {', '.join(offered)}, not {direction!r}")
+        # Model.generate has checked direction against inputs(): only the directions this model offers.
         x = to_tensor(self.prepare_image(image), self.config.channels).unsqueeze(0).to(model.device)
         return Generated([to_pil(model.nets[GENERATOR[direction]](x)[0])])
 
