@@ -20,7 +20,6 @@ from ganzoo.api import (
     Generated,
     Seed,
     Slider,
-    UserError,
     Variant,
     adam_per_network,
     bce_d_loss,
@@ -168,15 +167,10 @@ class CGAN(Variant):
     def generate(self, model, progress=None, label: str = ALL, per_class: int = 8, seed: int = 0):
         from ganzoo.api import noise, to_pil_list
 
-        names = self.class_names()
-        label, per_class = str(label), int(per_class)
-        if label != ALL and label not in names:
-            raise UserError(f"unknown class {label!r}: this model knows {', '.join(names)} (or '{ALL}')")
-        if per_class < 1:
-            raise UserError(f"per_class must be at least 1, not {per_class}")
+        names = self.class_names()  # label and per_class are checked against inputs() by Model.generate
         chosen = list(range(len(names))) if label == ALL else [names.index(label)]
         # The same noise for every class: one class alone gives exactly its row of "all".
-        z = noise(per_class, self.config.latent_dim, int(seed), model.device).repeat(len(chosen), 1)
+        z = noise(per_class, self.config.latent_dim, seed, model.device).repeat(len(chosen), 1)
         labels = torch.tensor(chosen, device=model.device).repeat_interleave(per_class)
         images = to_pil_list(model.nets["generator"](z, labels))
         return Generated(images, captions=[names[i] for i in labels.tolist()],

@@ -542,18 +542,8 @@ class StyleTransfer(Variant):
                    "the photo's layout.", GATYS_STYLE_WEIGHT, 0, 100, 0.5),
         ]
 
-    def _check_values(self, values: dict) -> None:
-        for spec in self.inputs():
-            value = values.get(spec.name)
-            if isinstance(spec, Slider) and not spec.minimum <= value <= spec.maximum:
-                raise UserError(f"{spec.name} must be between {spec.minimum:g} and {spec.maximum:g}, not {value}")
-        if values.get("content") is None:
-            raise UserError("style transfer needs a content image (the photo to repaint)")
-
     def output_size(self, values):
-        defaults = {spec.name: spec.default for spec in self.inputs()}
-        values = {**defaults, **{k: v for k, v in values.items() if v is not None}}
-        self._check_values(values)
+        values = self.check_inputs(values)
         return content_image(values["content"], values["size"]).size
 
     def generate(self, model, progress: Progress = no_progress, content=None, style=None,
@@ -561,7 +551,7 @@ class StyleTransfer(Variant):
                  style_weight: float = GATYS_STYLE_WEIGHT) -> Generated:
         from ganzoo.api import to_pil, to_tensor
 
-        self._check_values(dict(content=content, size=size, steps=steps, style_weight=style_weight))
+        # Model.generate has checked every value against inputs(): sizes and steps are in bounds.
         photo = content_image(content, size)
         if style_preset != GATYS:
             self._check_preset(model, style_preset)
@@ -585,13 +575,11 @@ class StyleTransfer(Variant):
         return Generated([to_pil(result[0] * 2 - 1)])
 
     def _check_preset(self, model, preset: str) -> None:
+        # Model.generate has checked that preset is one of presets().
         if model.is_random:
             raise UserError(f"style preset {preset!r} needs a trained style network, and this model has "
                              f"{model.source}. Use {GATYS!r} with a style image, or load a trained style "
                              f"with --weights RUN_FOLDER (or GANZOO_WEIGHTS_STYLE_TRANSFER).")
-        if preset not in self.presets():
-            raise UserError(f"unknown style preset {preset!r}; this model offers: "
-                             f"{', '.join(repr(p) for p in self.presets())}")
 
 
 @hookimpl
