@@ -310,14 +310,99 @@ class Variant:
                 f"config has fields that {cls.name}'s config does not know: {', '.join(unknown)}. "
                 f"Known fields: {', '.join(fields)}. Was it written for another variant or version?"
             )
+        import typing
+
+        try:
+            hints = typing.get_type_hints(cls.Config)
+        except Exception:  # an annotation that does not resolve: values go unchecked
+            hints = {}
         converted = {}
         for key, value in values.items():
-            default = fields[key].default
-            # JSON has no tuples: give tuple-valued fields (Adam's betas) their type back.
-            if isinstance(value, list) and isinstance(default, tuple):
+            if key in hints:  # checked, and JSON's lists made tuples where the field is one
+                value = _checked_field(key, value, hints[key], fields[key])
+            elif isinstance(value, list) and isinstance(fields[key].default, tuple):
                 value = tuple(value)
             converted[key] = value
         return cls.Config(**converted)
+
+
+class _Mismatch(Exception):
+    pass
+
+
+def _checked_field(name: str, value, hint, field_: dataclasses.Field):
+    """A config value as its annotation says (int, float, bool, str, tuple[...], list, dict,
+    X | None; JSON's lists become tuples, whole numbers floats), else UserError naming the
+    field. An int may not fall below ``field.metadata["minimum"]``, which defaults to 1 where
+    the default is positive (sizes, counts) and 0 where it is 0; ``"minimum": None`` allows any."""
+    try:
+        value = _conform(value, hint)
+    except _Mismatch:
+        raise UserError(f"config field {name} must be {_describe(hint)}, not {value!r} "
+                        f"({type(value).__name__})") from None
+    default = field_.default
+    implied = None
+    if isinstance(default, int) and not isinstance(default, bool) and default >= 0:
+        implied = 1 if default > 0 else 0
+    minimum = field_.metadata.get("minimum", implied)
+    if minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
+        raise UserError(f"config field {name} must be at least {minimum}, not {value!r}")
+    return value
+
+
+def _conform(value, hint):
+    import types
+    import typing
+
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        for option in args:
+            try:
+                return _conform(value, option)
+            except _Mismatch:
+                pass
+        raise _Mismatch
+    if hint is type(None):
+        if value is None:
+            return None
+        raise _Mismatch
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise _Mismatch
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise _Mismatch
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise _Mismatch
+    if hint is tuple or origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_conform(v, args[0]) for v in value)
+        if args and len(args) != len(value):
+            raise _Mismatch
+        return tuple(_conform(v, a) for v, a in zip(value, args)) if args else tuple(value)
+    if hint is list or origin is list:
+        if not isinstance(value, (list, tuple)):
+            raise _Mismatch
+        return [_conform(v, args[0]) for v in value] if args else list(value)
+    if hint is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise _Mismatch
+        return {_conform(k, args[0]): _conform(v, args[1]) for k, v in value.items()} if args else value
+    return value  # any other annotation: not checked
+
+
+def _describe(hint) -> str:
+    return hint.__name__ if isinstance(hint, type) else str(hint).replace("typing.", "")
 
 
 @dataclass

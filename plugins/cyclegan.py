@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.resources import files
 from pathlib import Path
 
@@ -62,11 +62,14 @@ class CycleGANConfig:
     disc_layers: int = 3  # PatchGAN depth: 3 strided layers see 70 x 70 patches
     lambda_cycle: float = 10.0
     lambda_identity: float = 0.5  # times lambda_cycle, as the reference's --lambda_identity: 0.5 x 10 = 5
-    pool_size: int = 50  # generated images each discriminator sees again (Shrivastava et al. 2017)
+    pool_size: int = field(default=50, metadata={"minimum": 0, "help": "generated images each discriminator sees "
+                                                  "again (Shrivastava et al. 2017); 0: no pool"})
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
-    decay_start_step: int = 100_000  # constant lr until here (paper: 100 epochs of ~1000 images) ...
-    decay_steps: int = 100_000  # ... then linearly to zero over this many steps
+    decay_start_step: int = field(default=100_000, metadata={"minimum": 0, "help": "constant lr until here (paper: "
+                                                             "100 epochs of ~1000 images) ..."})
+    decay_steps: int = field(default=100_000, metadata={"minimum": 0, "help": "... then linearly to zero over this "
+                                                        "many steps; 0: no decay"})
     max_side: int = 512  # inference: longer input images are scaled down to this
     directions: str = "both"  # "both", or "a2b" for an imported one-generator checkpoint
 

@@ -1,0 +1,127 @@
+"""Faults a user meets get a message, not a traceback, and leave a run that can go on: torn logs,
+leftover temporary files, changed settings on resume, stop signals, unwritable or full output
+folders, damaged or malformed data, impossible config values, damaged weights."""
+
+import errno
+import gzip
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from ganzoo.cli import main
+from ganzoo.data import DataError, load_images
+from ganzoo.errors import UserError
+from ganzoo.registry import BUILTIN_PLUGINS, get_variant, registry
+from ganzoo.testing import make_image_folder
+from ganzoo.training import CHECKPOINT, TrainingError, TrainSettings, train
+from ganzoo.variant import Variant
+from ganzoo.weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, load_folder, save_weights
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ["--image-size", "16", "--width", "4", "--latent-dim", "8"]
+DCGAN = get_variant("dcgan")
+
+
+@pytest.fixture
+def data(tmp_path):
+    return make_image_folder(tmp_path / "data", size=16, channels=1)
+
+
+def settings(**overrides) -> TrainSettings:
+    values = dict(steps=2, batch_size=4, seed=3, device="cpu", sample_every=100, checkpoint_every=100)
+    return TrainSettings(**{**values, **overrides})
+
+
+def tiny_run(data, out, **overrides):
+    return train(DCGAN(DCGAN.tiny_config()), {"data": str(data)}, out, settings(**overrides), show_progress=False)
+
+
+def resume(data, out, **overrides):
+    return train(DCGAN(DCGAN.tiny_config()), {"data": str(data)}, out, settings(**overrides), show_progress=False,
+                 resume=True)
+
+
+# --------------------------------------------------------------------------- config values
+
+
+def saved_folder(tmp_path, variant_class=DCGAN, config=None) -> Path:
+    variant = variant_class(config or variant_class.tiny_config())
+    return save_weights(tmp_path / "weights", variant, variant.build_networks())
+
+
+def edit_config(folder: Path, **fields) -> None:
+    info = json.loads((folder / CONFIG_FILE).read_text())
+    info["config"].update(fields)
+    (folder / CONFIG_FILE).write_text(json.dumps(info))
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"image_size": "abc"}, r"config field image_size must be int, not 'abc' \(str\)"),
+    ({"width": -4}, "config field width must be at least 1, not -4"),
+    ({"width": 0}, "config field width must be at least 1, not 0"),
+    ({"extra_layers": -1}, "config field extra_layers must be at least 0, not -1"),
+    ({"lr": "fast"}, "config field lr must be float"),
+    ({"betas": [0.5]}, r"config field betas must be tuple\[float, float\], not \[0.5\]"),
+    ({"image_size": True}, "config field image_size must be int, not True"),
+])
+def test_bad_config_values_name_the_field(tmp_path, fields, message):
+    folder = saved_folder(tmp_path)
+    edit_config(folder, **fields)
+    with pytest.raises(WeightsError, match=message) as error:
+        load_folder(folder)
+    assert str(folder / CONFIG_FILE) in str(error.value)
+
+
+def test_bad_config_values_on_the_command_line_are_one_line(data, tmp_path, capsys):
+    assert main(["train", "dcgan", "--data", str(data), "--out", str(tmp_path / "run"), "--width", "-4"]) == 2
+    assert "ganzoo: error: config field width must be at least 1, not -4" in capsys.readouterr().err
+
+
+@dataclass
+class AnyConfig:
+    size: int = 8
+    offset: int = -3  # a negative default: no bound
+    scale: float = 1.0
+    name: str = "x"
+    flag: bool = False
+    widths: tuple[int, ...] = (4, 8)
+    pair: tuple[float, float] = (0.5, 0.9)
+    tags: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    limit: int | None = None
+    pool: int = field(default=50, metadata={"minimum": 0})
+
+
+class AnyVariant(Variant):
+    name = "any"
+    Config = AnyConfig
+
+
+def test_config_checks_follow_each_fields_annotation():
+    good = AnyVariant.config_from_dict({"size": 3, "offset": -9, "scale": 2, "flag": True, "widths": [1, 2, 3],
+                                        "pair": [0.1, 1], "tags": ["a"], "extra": {"k": 1}, "limit": 5, "pool": 0})
+    assert good.widths == (1, 2, 3) and good.pair == (0.1, 1.0) and good.scale == 2.0 and good.pool == 0
+    assert AnyVariant.config_from_dict({"limit": None}).limit is None
+    for values, message in [({"widths": [1, "2"]}, r"widths must be tuple\[int, \.\.\.\]"),
+                            ({"pair": [1, 2, 3]}, r"pair must be tuple\[float, float\]"),
+                            ({"tags": "a"}, r"tags must be list\[str\]"), ({"extra": []}, "extra must be dict"),
+                            ({"limit": "5"}, "limit must be int | None"), ({"flag": 1}, "flag must be bool"),
+                            ({"name": 3}, "name must be str"), ({"pool": -1}, "pool must be at least 0"),
+                            ({"size": 0}, "size must be at least 1")]:
+        with pytest.raises(UserError, match=message.replace("|", r"\|")):
+            AnyVariant.config_from_dict(values)
+
+
+def test_cyclegan_takes_no_pool_and_no_decay():
+    config = get_variant("cyclegan").config_from_dict({"pool_size": 0, "decay_start_step": 0, "decay_steps": 0})
+    assert (config.pool_size, config.decay_start_step, config.decay_steps) == (0, 0, 0)
