@@ -15,6 +15,7 @@ Which weights, the same in the app and the CLI:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -49,7 +50,8 @@ class RandomWeightsWarning(UserWarning):
 
 def save_weights(folder: str | os.PathLike, variant: Variant, nets: dict,
                  dtype: torch.dtype = torch.float32) -> Path:
-    """Write the inference networks of ``nets`` and the config that rebuilds them."""
+    """Write the inference networks of ``nets`` and the config that rebuilds them, with the
+    weights file's SHA-256, which ``load_folder`` checks."""
     from safetensors.torch import save
 
     folder = Path(folder)
@@ -61,12 +63,14 @@ def save_weights(folder: str | os.PathLike, variant: Variant, nets: dict,
                 value = value.to(dtype)
             tensors[f"{net_name}.{key}"] = value.contiguous()
     metadata = {"format": "pt", "ganzoo_variant": variant.name, "ganzoo_version": __version__}
-    atomic_write_bytes(folder / WEIGHTS_FILE, save(tensors, metadata=metadata))
+    data = save(tensors, metadata=metadata)
+    atomic_write_bytes(folder / WEIGHTS_FILE, data)
     info = {
         "variant": variant.name,
         "ganzoo_version": __version__,
         "networks": list(variant.inference_networks),
         "dtype": str(dtype).removeprefix("torch."),
+        "sha256": hashlib.sha256(data).hexdigest(),
         "config": variant.config_dict(),
     }
     atomic_write_text(folder / CONFIG_FILE, json.dumps(info, indent=2))
@@ -111,6 +115,8 @@ def load_folder(folder: str | os.PathLike, device: torch.device | str = "cpu",
     nets = variant.build_networks()
     nets = {name: nets[name] for name in variant.inference_networks}
     load_state_into(nets, _read_tensors(folder / WEIGHTS_FILE), folder / WEIGHTS_FILE)
+    # After the keys and shapes, which name what does not fit: damage that keeps the structure.
+    _check_sha256(folder / WEIGHTS_FILE, info.get("sha256"))
     device = torch.device(device)
     for net in nets.values():
         net.to(device).eval()
@@ -128,6 +134,19 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         raise WeightsError(f"{path} is corrupt or not a safetensors file ({error}). Download it again "
                            f"(for a Hub model, delete it from the cache or pass --force-download), or "
                            f"export it again from the run folder.") from None
+
+
+def _check_sha256(path: Path, expected: str | None) -> None:
+    """Where the config records the weights file's SHA-256 (``save_weights`` writes one; older
+    folders have none and load as before), the file must match it."""
+    if expected is None:
+        return
+    actual = hashlib.sha256(path.read_bytes()).hexdigest()
+    if actual != expected:
+        raise WeightsError(f"{path} has SHA-256 {actual[:16]}..., not the {str(expected)[:16]}... its {CONFIG_FILE} "
+                           f"records: the file is damaged or was changed after it was saved. Download it again "
+                           f"(for a Hub model, delete it from the cache), or export it again from the run folder "
+                           f"(a training run stopped while saving writes both files again when resumed).")
 
 
 def load_state_into(nets: dict, tensors: dict[str, torch.Tensor], where) -> None:

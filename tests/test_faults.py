@@ -125,3 +125,41 @@ def test_config_checks_follow_each_fields_annotation():
 def test_cyclegan_takes_no_pool_and_no_decay():
     config = get_variant("cyclegan").config_from_dict({"pool_size": 0, "decay_start_step": 0, "decay_steps": 0})
     assert (config.pool_size, config.decay_start_step, config.decay_steps) == (0, 0, 0)
+
+
+# --------------------------------------------------------------------------- damaged weights
+
+
+def data_offset(path: Path) -> int:
+    return 8 + int.from_bytes(path.read_bytes()[:8], "little")
+
+
+def test_flipped_bytes_in_the_weights_are_refused(tmp_path):
+    """4,000 flipped bytes inside the tensor data used to load silently and draw other images."""
+    folder = saved_folder(tmp_path, config=DCGAN.Config())
+    path = folder / WEIGHTS_FILE
+    raw = bytearray(path.read_bytes())
+    start = data_offset(path) + 1000
+    raw[start:start + 4000] = bytes(b ^ 0x5A for b in raw[start:start + 4000])
+    path.write_bytes(bytes(raw))
+    with pytest.raises(WeightsError, match="SHA-256 .* its config.json records: the file is damaged"):
+        load_folder(folder)
+    info = json.loads((folder / CONFIG_FILE).read_text())
+    del info["sha256"]  # a folder written before the field existed loads as before
+    (folder / CONFIG_FILE).write_text(json.dumps(info))
+    assert not load_folder(folder).is_random
+
+
+def test_saved_weights_record_their_hash(tmp_path):
+    folder = saved_folder(tmp_path)
+    recorded = json.loads((folder / CONFIG_FILE).read_text())["sha256"]
+    assert recorded == hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("variant_class", [r.variant for r in registry().values()
+                                           if r.plugin in BUILTIN_PLUGINS and r.variant.bundled_weights()],
+                         ids=lambda v: v.name)
+def test_the_bundled_weights_are_protected_too(variant_class):
+    folder = variant_class.bundled_weights()
+    recorded = json.loads((folder / CONFIG_FILE).read_text()).get("sha256")
+    assert recorded == hashlib.sha256((folder / WEIGHTS_FILE).read_bytes()).hexdigest()
