@@ -15,6 +15,7 @@ import math
 import os
 import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,16 +102,27 @@ def _idx_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and "idx3" in p.name)
 
 
-def _open_maybe_gzip(path: Path):
-    return gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")
+def _read_bytes(path: Path) -> bytes:
+    """The file's bytes, un-gzipped where it ends in .gz; a damaged file is a DataError."""
+    try:
+        if path.suffix != ".gz":
+            return path.read_bytes()
+        with gzip.open(path, "rb") as f:
+            return f.read()
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        raise DataError(f"{path} is damaged: a truncated or corrupt gzip file ({type(error).__name__}: {error}). "
+                        f"Download or copy it again.") from None
 
 
 def _read_idx_array(path: Path) -> torch.Tensor:
-    with _open_maybe_gzip(path) as f:
-        data = f.read()
+    data = _read_bytes(path)
+    if len(data) < 4:
+        raise DataError(f"{path} is not an IDX file of unsigned bytes (MNIST's format): it is too short")
     zero, dtype, ndim = struct.unpack(">HBB", data[:4])
     if zero != 0 or dtype != 0x08:
         raise DataError(f"{path} is not an IDX file of unsigned bytes (MNIST's format)")
+    if len(data) < 4 + 4 * ndim:
+        raise DataError(f"{path} is truncated: its header ends early")
     shape = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
     body = data[4 + 4 * ndim:]
     if len(body) != math.prod(shape):
@@ -140,22 +152,54 @@ def _read_idx_folder(folder: Path):
 
 
 MNIST_BOX, MNIST_SIDE = 20, 28  # MNIST centres each digit's 20x20 box in a 28x28 frame
+MIN_CSV_SIDE = 8  # the smallest digit images in use, UCI's, are 8x8
 
 
 def _read_digit_csv(path: Path):
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt") as f:
-        rows = [[int(v) for v in row] for row in csv.reader(f) if row]
+    try:
+        text = _read_bytes(path).decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError(f"{path} is not a text CSV file") from None
+    reader = csv.reader(text.splitlines())
+    rows = []
+    for row in reader:
+        if not row:
+            continue
+        try:
+            rows.append([int(v) for v in row])
+        except ValueError:
+            bad = next(v for v in row if not _is_int(v))
+            hint = " (a header row? remove it)" if not rows else ""
+            raise DataError(f"{path}, row {reader.line_num}: {bad[:20]!r} is not a whole number{hint}; each row "
+                            f"must hold an image's pixels then its label, as whole numbers") from None
+        if len(rows[-1]) != len(rows[0]):
+            raise DataError(f"{path}, row {reader.line_num}: {len(rows[-1])} values where the first row has "
+                            f"{len(rows[0])}; every row must hold the same number of pixels, then a label")
+    if not rows:
+        raise DataError(f"{path} holds no rows: each row must hold an image's pixels then its label")
     data = torch.tensor(rows)
     pixels, labels = data[:, :-1], data[:, -1]
     side = math.isqrt(pixels.shape[1])
-    if side * side != pixels.shape[1]:
-        raise DataError(f"{path}: each row must hold a square image's pixels then a label")
+    if side * side != pixels.shape[1] or side < MIN_CSV_SIDE:
+        raise DataError(f"{path}: rows of {data.shape[1]} values give {pixels.shape[1]} pixels and a label, "
+                        f"not a square image of at least {MIN_CSV_SIDE}x{MIN_CSV_SIDE} pixels (UCI's digits: 64 "
+                        f"pixels then the label, 65 values); is a column missing, or the label first?")
+    if int(data.min()) < 0:
+        row = int((data < 0).any(1).nonzero()[0]) + 1
+        raise DataError(f"{path}: row {row} holds a negative value; pixels and labels are counted from 0")
     top = max(int(pixels.max()), 1)  # UCI digits count 0-16, not 0-255
     images = (pixels.float() * 255 / top).view(-1, 1, side, side)
     if side < MNIST_BOX:
         images = _frame_like_mnist(images)
     return images.round().clamp(0, 255).to(torch.uint8), labels.long(), [str(i) for i in range(int(labels.max()) + 1)]
+
+
+def _is_int(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _frame_like_mnist(images: torch.Tensor) -> torch.Tensor:

@@ -51,6 +51,68 @@ def resume(data, out, **overrides):
                  resume=True)
 
 
+# --------------------------------------------------------------------------- damaged and malformed data
+
+
+def write_idx_gz(path: Path, images: torch.Tensor) -> bytes:
+    header = bytes([0, 0, 8, images.dim()]) + b"".join(n.to_bytes(4, "big") for n in images.shape)
+    payload = gzip.compress(header + images.numpy().tobytes())
+    path.write_bytes(payload)
+    return payload
+
+
+@pytest.mark.parametrize("damage", ["truncated", "corrupt", "not gzip"])
+def test_a_damaged_gzip_idx_file_is_a_message(tmp_path, damage):
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    payload = write_idx_gz(path, torch.randint(0, 256, (20, 28, 28), dtype=torch.uint8))
+    if damage == "truncated":
+        path.write_bytes(payload[:len(payload) // 2])
+    elif damage == "corrupt":
+        path.write_bytes(payload[:30] + bytes(b ^ 0xFF for b in payload[30:200]) + payload[200:])
+    else:
+        path.write_bytes(b"plain bytes, not gzip" * 10)
+    with pytest.raises(DataError, match="is damaged: a truncated or corrupt gzip file"):
+        load_images(path, 28, 1)
+
+
+def test_a_truncated_gzip_csv_is_a_message(tmp_path):
+    payload = gzip.compress(("\n".join(",".join(["3"] * 64 + ["1"]) for _ in range(200)) + "\n").encode())
+    (tmp_path / "digits.csv.gz").write_bytes(payload[:len(payload) // 2])
+    with pytest.raises(DataError, match="digits.csv.gz is damaged"):
+        load_images(tmp_path / "digits.csv.gz", 28, 1)
+
+
+def write_csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("".join(row + "\n" for row in rows))
+    return path
+
+
+DIGIT_ROW = ",".join(["0"] * 63 + ["16", "7"])  # 64 pixels then a label
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([], "holds no rows"),
+    ([DIGIT_ROW, DIGIT_ROW + ",3", DIGIT_ROW], r"row 2: 66 values where the first row has 65"),
+    ([",".join(f"pixel{i}" for i in range(64)) + ",label", DIGIT_ROW], r"row 1: 'pixel0' is not a whole number "
+                                                                       r"\(a header row\? remove it\)"),
+    ([DIGIT_ROW, DIGIT_ROW.replace("16", "1.5")], r"row 2: '1.5' is not a whole number"),
+    (["1,2,3,4"] * 3, "rows of 4 values give 3 pixels and a label, not a square image"),
+    (["1,2,3,4,5"] * 3, "rows of 5 values give 4 pixels"),  # a square, 2x2: too small to be digits
+    (["1,2,3,4,5,6,7,8,9,1"] * 3, "rows of 10 values give 9 pixels"),  # 3x3
+    ([DIGIT_ROW, DIGIT_ROW.replace("16", "-16")], "row 2 holds a negative value"),
+])
+def test_malformed_csvs_name_the_file_and_the_row(tmp_path, rows, message):
+    path = write_csv(tmp_path / "digits.csv", rows)
+    with pytest.raises(DataError, match=message) as error:
+        load_images(path, 28, 1)
+    assert str(path) in str(error.value)
+
+
+def test_a_well_formed_csv_still_loads(tmp_path):
+    loaded = load_images(write_csv(tmp_path / "digits.csv", [DIGIT_ROW, "", DIGIT_ROW]), 28, 1)
+    assert loaded.images.shape == (2, 1, 28, 28) and loaded.labels.tolist() == [7, 7]
+
+
 # --------------------------------------------------------------------------- config values
 
 
