@@ -15,6 +15,7 @@ ganzoo's own suite runs every check over every registered variant.
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -22,8 +23,8 @@ import torch
 from PIL import Image
 
 from .images import to_pil
-from .training import TrainSettings, setup_training, write_samples
-from .variant import ImageInput, Model, Seed
+from .training import CHECKPOINT, TrainSettings, setup_training, train, write_samples
+from .variant import ImageInput, Model, Seed, Variant
 from .weights import load_folder, save_weights
 
 RESERVED_INPUT_NAMES = {"weights", "device", "out", "output", "out_dir", "variant", "help"}
@@ -86,6 +87,69 @@ def trained_context(variant_class, tmp_path: Path, steps: int = 2):
     losses = [ctx.variant.train_step(ctx) for _ in range(steps)]
     ctx.step = steps
     return ctx, losses
+
+
+def resume_differences(variant_class, tmp_path: Path, steps: int = 4, **settings) -> list[str]:
+    """Train ``steps`` steps straight, and ``steps // 2`` steps, stop, resume to ``steps``, with
+    ``tiny_settings(**settings)``; what differs between the two runs (empty: the resumed run is
+    exact). Compared bit for bit: every tensor and value of the checkpoints (networks, the
+    moving average, optimisers, the variant's state, RNGs, data positions), the published
+    weights, the best weights and the log (less its timings)."""
+    tmp_path = Path(tmp_path)
+    variant = variant_class(variant_class.tiny_config())
+    sources = tiny_sources(variant, tmp_path)
+    run_settings = tiny_settings(**{"steps": steps, "seed": 3, "diversity_every": 1, **settings})
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(variant_class(variant_class.tiny_config()), sources, straight, run_settings, show_progress=False)
+    first = train(variant_class(variant_class.tiny_config()), sources, resumed, run_settings, show_progress=False,
+                  stop_after=steps // 2)
+    assert first.step == steps // 2 and not first.finished
+    train(variant_class(variant_class.tiny_config()), sources, resumed, run_settings, show_progress=False, resume=True)
+    differences = _differences(torch.load(straight / CHECKPOINT, weights_only=True),
+                               torch.load(resumed / CHECKPOINT, weights_only=True), "checkpoint")
+    for folder in ("", "best"):
+        if (straight / folder / "config.json").exists() != (resumed / folder / "config.json").exists():
+            differences.append(f"{folder or 'the run folder'}: weights in one run only")
+        elif (straight / folder / "config.json").exists():
+            differences += _differences(_weights(straight / folder), _weights(resumed / folder), folder or "weights")
+    if (straight / "best").exists() and _json(straight / "best" / "best.json") != _json(resumed / "best" / "best.json"):
+        differences.append("best/best.json")
+    if _log(straight) != _log(resumed):
+        differences.append("metrics.jsonl")
+    return differences
+
+
+def _weights(folder: Path) -> dict:
+    """A weights folder's tensors and config (less the file's hash: safetensors writes its
+    metadata in no fixed order, so equal tensors can make different bytes)."""
+    from safetensors.torch import load_file
+
+    config = {k: v for k, v in _json(folder / "config.json").items() if k != "sha256"}
+    return {"config": config, "tensors": load_file(folder / "model.safetensors")}
+
+
+def _json(path: Path):
+    return json.loads(path.read_text())
+
+
+def _differences(a, b, where: str) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        if set(a) != set(b):
+            return [f"{where}: keys {sorted(map(str, set(a) ^ set(b)))}"]
+        return [d for key in a for d in _differences(a[key], b[key], f"{where}.{key}")]
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        if len(a) != len(b):
+            return [f"{where}: {len(a)} items against {len(b)}"]
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{where}[{i}]")]
+    if isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor):
+        same = a.dtype == b.dtype and a.shape == b.shape and torch.equal(a, b)
+        return [] if same else [where]
+    return [] if type(a) is type(b) and a == b else [where]
+
+
+def _log(run: Path) -> list[dict]:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return [{k: v for k, v in json.loads(line).items() if k != "steps_per_s"} for line in lines]
 
 
 def model_from_context(ctx) -> Model:
@@ -166,12 +230,37 @@ def check_outputs_are_images_of_declared_size(variant_class, tmp_path):
     assert result.grid().size[0] >= expected[0]
 
 
+def check_resume_is_exact(variant_class, tmp_path):
+    """4 steps straight equal 2 steps, a stop and a resume to 4, bit for bit (``resume_differences``);
+    with the variant's own state (CycleGAN's image pool, BEGAN's k) in the checkpoint."""
+    differences = resume_differences(variant_class, tmp_path)
+    assert not differences, f"a resumed run differs from an uninterrupted one in: {differences[:8]}"
+
+
+def check_resume_is_exact_with_ema(variant_class, tmp_path):
+    """The same with --ema-decay: the moving average resumes exactly too."""
+    differences = resume_differences(variant_class, tmp_path, ema_decay=0.9)
+    assert not differences, f"with --ema-decay, a resumed run differs in: {differences[:8]}"
+
+
+def check_resume_is_exact_with_evaluation(variant_class, tmp_path):
+    """The same with --eval-every (the judge scores every step, the best weights are kept),
+    for variants that say how to evaluate them."""
+    if type(variant_class(variant_class.tiny_config())).evaluation_batches is Variant.evaluation_batches:
+        return  # not scored by the judge: --eval-every is refused for it
+    differences = resume_differences(variant_class, tmp_path, eval_every=1, eval_samples=16)
+    assert not differences, f"with --eval-every, a resumed run differs in: {differences[:8]}"
+
+
 CHECKS = (
     check_declares_contract,
     check_training_changes_every_parameter,
     check_save_load_gives_identical_outputs,
     check_same_seed_same_images,
     check_outputs_are_images_of_declared_size,
+    check_resume_is_exact,
+    check_resume_is_exact_with_ema,
+    check_resume_is_exact_with_evaluation,
 )
 
 

@@ -124,10 +124,16 @@ def read_run_info(out: Path) -> dict:
 # --------------------------------------------------------------------------- checkpoints
 
 
+def _mps_available() -> bool:
+    return getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+
+
 def _rng_state() -> dict:
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
+    if _mps_available():
+        state["mps"] = torch.mps.get_rng_state()
     return state
 
 
@@ -136,6 +142,16 @@ def _set_rng_state(state: dict) -> None:
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and _mps_available():
+        torch.mps.set_rng_state(state["mps"])
+
+
+def isolated_rng(device: torch.device):
+    """A block that leaves the global RNGs (the CPU's and ``device``'s) as it found them: what
+    runs inside (previews, evaluations) never changes the course of training."""
+    if device.type in ("cuda", "mps"):
+        return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+    return torch.random.fork_rng(devices=[])
 
 
 def save_checkpoint(out: Path, ctx: TrainContext) -> None:
@@ -318,12 +334,21 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     if missing:
         flags = ", ".join(r.flag for r in variant.data_roles if r.name in missing)
         raise TrainingError(f"{variant.name} needs training data for {flags}")
+    if settings.eval_every and type(variant).evaluation_batches is Variant.evaluation_batches:
+        raise TrainingError(f"{variant.name} does not say how the judge should score it: drop --eval-every")
     if not resume and (out / CHECKPOINT).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it, "
                             f"or choose another --out")
 
     ctx, datasets = setup_training(variant, sources, settings)
     out.mkdir(parents=True, exist_ok=True)
+    evaluator = None
+    if settings.eval_every:
+        from .evaluation import TrainingEvaluator
+
+        evaluator = TrainingEvaluator(variant, datasets, sources, settings.eval_samples)
+    # Restoring a checkpoint comes after every set-up step, since some draw from the global
+    # RNG (the judge's construction): the checkpoint's RNG state must be the last word.
     if resume:
         load_checkpoint(out, ctx)
         initialised_from = read_run_info(out).get("initialised_from")
@@ -337,12 +362,6 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     write_run_info(out, variant, settings, sources, initialised_from)
     metrics_path = out / "metrics.jsonl"
     _truncate_metrics(metrics_path, after_step=ctx.step)
-
-    evaluator = None
-    if settings.eval_every:
-        from .evaluation import TrainingEvaluator
-
-        evaluator = TrainingEvaluator(variant, datasets, sources, settings.eval_samples)
     best = read_best(out)
     total = settings.total_steps(len(datasets["data"]))
     preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
@@ -368,7 +387,8 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
             elapsed = time.perf_counter() - started
             last["steps_per_s"] = round((ctx.step - start_step) / max(elapsed, 1e-9), 3)
             if evaluator is not None and ctx.step % settings.eval_every == 0:
-                figures = evaluator(ctx)
+                with isolated_rng(ctx.device):
+                    figures = evaluator(ctx)
                 last.update({f"eval_{k}": round(v, 5) for k, v in figures.items()
                              if k in ("fd", "classifier_is", "label_accuracy")})
                 if evaluator.better(figures[evaluator.metric], best and best["value"]):
@@ -431,9 +451,8 @@ def preview_images(variant: Variant, ctx: TrainContext, batches: dict) -> torch.
     """``variant.preview`` with the networks in eval mode, then back in train mode. The global
     RNG is left as it was, so previews never change the course of training (a resumed run
     stays identical to an uninterrupted one)."""
-    cuda = [ctx.device.index or 0] if ctx.device.type == "cuda" else []
     nets = ctx.published_nets()
-    with eval_mode(nets), torch.no_grad(), torch.random.fork_rng(devices=cuda):
+    with eval_mode(nets), torch.no_grad(), isolated_rng(ctx.device):
         return variant.preview(nets, batches)
 
 
