@@ -292,7 +292,7 @@ def cmd_list(args) -> None:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 
 
-def cmd_train(args) -> None:
+def cmd_train(args) -> int:
     from .registry import get_variant
     from .training import TrainingError, TrainSettings, read_run_info, train
 
@@ -336,6 +336,7 @@ def cmd_train(args) -> None:
     else:
         print(f"finished at step {result.step}; weights in {result.out} "
               f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
+    return result.exit_code  # 130 after Ctrl-C, 143 after SIGTERM: scripts can tell a stopped run
 
 
 def _load_model(args):
@@ -465,14 +466,14 @@ def _run(argv: list[str]) -> int:
     is a bug and keeps its traceback."""
     try:
         args = build_parser(argv).parse_args(argv)
-        COMMANDS[args.command](args)
+        status = COMMANDS[args.command](args)
     except UserError as error:
         print(f"ganzoo: error: {error}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("ganzoo: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return status or 0
 
 
 if __name__ == "__main__":

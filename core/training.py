@@ -266,6 +266,7 @@ class _StopRequest:
 
     def __init__(self):
         self.requested = False
+        self.signal: int | None = None  # the first signal received
         self._previous: dict = {}
 
     def __enter__(self):
@@ -276,7 +277,7 @@ class _StopRequest:
     def _handle(self, signum, frame):
         if self.requested:
             raise KeyboardInterrupt
-        self.requested = True
+        self.requested, self.signal = True, signum
         again = "Ctrl-C" if signum == signal.SIGINT else "signal again"
         print(f"\nStopping after this step and saving a checkpoint ({again} to quit at once)...", flush=True)
 
@@ -292,8 +293,15 @@ class _StopRequest:
 class TrainResult:
     out: Path
     step: int
-    finished: bool  # False when stopped early by Ctrl-C or stop_after
+    finished: bool  # False when stopped early by Ctrl-C, SIGTERM or stop_after
     last_metrics: dict
+    signal: int | None = None  # the signal that stopped it (signal.SIGINT, signal.SIGTERM), if one did
+
+    @property
+    def exit_code(self) -> int:
+        """For a command line: 0, or the shell's 128 + N for a run stopped by signal N (130
+        for Ctrl-C, 143 for SIGTERM), so that scripts can tell a stopped run from a finished one."""
+        return 128 + int(self.signal) if self.signal is not None else 0
 
 
 def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSettings):
@@ -415,7 +423,7 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     bar.close()
     if ctx.step == start_step and not (out / CHECKPOINT).exists():
         save_checkpoint(out, ctx)
-    return TrainResult(out, ctx.step, finished, last)
+    return TrainResult(out, ctx.step, finished, last, stop.signal)
 
 
 def read_best(out: Path) -> dict | None:

@@ -67,3 +67,10 @@ def test_mps_rng_is_checkpointed_and_restored(monkeypatch):
     assert state["mps"].tolist() == [7, 8, 9]
     training._set_rng_state(state)
     assert [s.tolist() for s in restored] == [[7, 8, 9]]
+
+
+def test_a_stopped_run_says_which_signal_stopped_it():
+    result = training.TrainResult(out=None, step=3, finished=False, last_metrics={}, signal=15)
+    assert result.exit_code == 143
+    assert training.TrainResult(out=None, step=3, finished=False, last_metrics={}, signal=2).exit_code == 130
+    assert training.TrainResult(out=None, step=3, finished=True, last_metrics={}).exit_code == 0
