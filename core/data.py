@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import math
 import os
 import struct
@@ -357,9 +358,28 @@ class BatchStream:
             images = images.contiguous(memory_format=torch.channels_last)
         return {"image": images, "label": self.data.labels[index].to(self.device)}
 
+    @property
+    def fingerprint(self) -> str:
+        """A digest of the images and labels, in order: a resumed stream must serve the same ones."""
+        if getattr(self, "_fingerprint", None) is None:
+            self._fingerprint = fingerprint(self.data)
+        return self._fingerprint
+
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "position": self.position}
+        return {"epoch": self.epoch, "position": self.position, "images": self.fingerprint}
 
     def load_state_dict(self, state: dict) -> None:
+        if state.get("images", self.fingerprint) != self.fingerprint:  # older checkpoints have no fingerprint
+            raise DataError(f"the images of {self.data.source} ({len(self.data)} of them) are not the ones this "
+                            f"checkpoint was trained on, so resuming would not continue the same run: pass the "
+                            f"data it was trained on (run.json's sources), or start a new run")
         self.epoch, self.position = int(state["epoch"]), int(state["position"])
         self._order = self._order_for(self.epoch)
+
+
+def fingerprint(images: ImageSet) -> str:
+    """SHA-256 (first 16 hex digits) of an image set's pixels, labels and shape."""
+    digest = hashlib.sha256(str(tuple(images.images.shape)).encode())
+    digest.update(images.images.contiguous().numpy())
+    digest.update(images.labels.to(torch.int64).contiguous().numpy())
+    return digest.hexdigest()[:16]

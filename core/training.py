@@ -10,17 +10,29 @@ A run folder holds:
     samples/step_*.png    sample grids
     metrics.jsonl         one line of losses and figures per step (every diversity_every steps
                           also the diversity of the preview images, and of real ones: ganzoo.metrics)
+
+Resuming is exact: N steps give bit for bit the tensors that N/2 steps, a stop and a resume
+give, with or without --ema-decay and --eval-every, on the same device type and versions (on
+CUDA, as far as its kernels are deterministic). The checkpoint holds every RNG (Python, CPU,
+CUDA, MPS) and is restored after every set-up step that draws from them; previews and
+evaluations run on a forked RNG. What would break it is refused: a changed --seed or
+--batch-size, or images that are not the ones the run trained on (``BatchStream``
+fingerprints them; the same images under another path are fine).
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
+import io
 import json
 import math
 import random
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -32,7 +44,7 @@ from .averaging import WeightAverage
 from .data import BatchStream
 from .devices import autocast, pick_device, uses_channels_last
 from .errors import UserError
-from .files import atomic_write_bytes, atomic_write_text
+from .files import WriteError, atomic_write_bytes, atomic_write_text, check_writable, remove_temporaries, write_failure
 from .images import to_pil_list
 from .metrics import diversity
 from .networks import eval_mode
@@ -155,8 +167,6 @@ def isolated_rng(device: torch.device):
 
 
 def save_checkpoint(out: Path, ctx: TrainContext) -> None:
-    import io
-
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "variant": ctx.variant.name,
@@ -344,12 +354,21 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
         raise TrainingError(f"{variant.name} needs training data for {flags}")
     if settings.eval_every and type(variant).evaluation_batches is Variant.evaluation_batches:
         raise TrainingError(f"{variant.name} does not say how the judge should score it: drop --eval-every")
-    if not resume and (out / CHECKPOINT).exists():
+    if resume:
+        _check_resumable(out, settings)
+    elif (out / CHECKPOINT).exists():
         raise TrainingError(f"{out} already holds a run; pass --resume to continue it, "
                             f"or choose another --out")
+    if init_from is not None and Path(init_from).resolve() == out.resolve():
+        raise TrainingError(f"--init-from {init_from} is the new run's own folder; to continue it, use --resume")
+    try:
+        check_writable(out)
+    except WriteError as error:
+        raise TrainingError(f"--out: {error}") from None
+    for folder in (out, out / "checkpoints", out / "best", out / "samples"):
+        remove_temporaries(folder)  # left by a run killed while it wrote
 
     ctx, datasets = setup_training(variant, sources, settings)
-    out.mkdir(parents=True, exist_ok=True)
     evaluator = None
     if settings.eval_every:
         from .evaluation import TrainingEvaluator
@@ -361,15 +380,14 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
         load_checkpoint(out, ctx)
         initialised_from = read_run_info(out).get("initialised_from")
     elif init_from is not None:
-        if Path(init_from).resolve() == out.resolve():
-            raise TrainingError(f"--init-from {init_from} is the new run's own folder; to continue it, use --resume")
         initialise_from(Path(init_from), ctx)
         initialised_from = str(init_from)
     else:
         initialised_from = None
-    write_run_info(out, variant, settings, sources, initialised_from)
     metrics_path = out / "metrics.jsonl"
-    _truncate_metrics(metrics_path, after_step=ctx.step)
+    with _write_failures_stop(out, ctx):
+        write_run_info(out, variant, settings, sources, initialised_from)
+        _truncate_metrics(metrics_path, after_step=ctx.step)
     best = read_best(out)
     total = settings.total_steps(len(datasets["data"]))
     preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
@@ -383,7 +401,7 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
 
     bar = tqdm(total=total, initial=ctx.step, disable=not show_progress, unit="step",
                desc=f"{variant.name}", dynamic_ncols=True)
-    with _StopRequest() as stop, open(metrics_path, "a") as metrics_file:
+    with _StopRequest() as stop, _write_failures_stop(out, ctx), open(metrics_path, "a") as metrics_file:
         started = time.perf_counter()
         while ctx.step < total:
             losses = variant.train_step(ctx)
@@ -422,8 +440,45 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
             finished = True
     bar.close()
     if ctx.step == start_step and not (out / CHECKPOINT).exists():
-        save_checkpoint(out, ctx)
+        with _write_failures_stop(out, ctx):
+            save_checkpoint(out, ctx)
     return TrainResult(out, ctx.step, finished, last, stop.signal)
+
+
+def _check_resumable(out: Path, settings: TrainSettings) -> None:
+    """Before any data loads: ``out`` holds a run with a checkpoint, and the settings that fix
+    its data order are the ones it started with. (The data itself is checked when the
+    checkpoint loads: ``BatchStream.load_state_dict``.)"""
+    previous = read_run_info(out).get("settings", {})
+    if not (out / CHECKPOINT).exists():
+        raise TrainingError(f"no checkpoint at {out / CHECKPOINT} (the run stopped before its first one); "
+                            f"start the run again without --resume")
+    changed = [f"--{key.replace('_', '-')} {getattr(settings, key)} (the run used {previous[key]})"
+               for key in ("seed", "batch_size") if key in previous and previous[key] != getattr(settings, key)]
+    if changed:
+        raise TrainingError(f"{' and '.join(changed)}: a resumed run keeps its seed and batch size, which fix "
+                            f"the order of its batches, or it would not continue the same run. Drop the flag, or "
+                            f"start a new run from this one with --init-from {out}")
+
+
+DISK_ERRNOS = (errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+@contextlib.contextmanager
+def _write_failures_stop(out: Path, ctx: TrainContext):
+    """A write that fails during training (a full disk, a folder made read-only) stops it with
+    a TrainingError that says what was kept and how to go on, rather than a traceback."""
+    try:
+        yield
+    except (WriteError, OSError) as error:
+        if isinstance(error, OSError) and error.errno not in DISK_ERRNOS:
+            raise
+        reason = str(error) if isinstance(error, WriteError) else write_failure(out, error)
+        if (out / CHECKPOINT).exists():
+            then = "the last checkpoint on disk is intact: once the folder can be written, continue with --resume"
+        else:
+            then = "no checkpoint was saved yet: once the folder can be written, start the run again"
+        raise TrainingError(f"training stopped at step {ctx.step}: {reason}. {then}") from None
 
 
 def read_best(out: Path) -> dict | None:
@@ -447,11 +502,25 @@ def _check_finite(metrics: dict, name: str) -> None:
 
 
 def _truncate_metrics(path: Path, after_step: int) -> None:
-    """Drop log lines past the checkpoint we resume from: they are about to be redone."""
+    """Drop log lines past the checkpoint we resume from: they are about to be redone. A torn
+    last line (a run killed while writing it, or a full disk) is dropped with a warning."""
     if not path.exists():
         return
-    kept = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step]
+    lines = [line for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    kept = []
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            step = record.get("step", 0) if isinstance(record, dict) else None
+        except ValueError:
+            step = None
+        if step is None and number == len(lines):
+            warnings.warn(f"{path}: dropped its last line, which a stopped write left incomplete: {line[:60]!r}")
+        elif step is None:
+            raise TrainingError(f"{path}, line {number}, is not a log line: {line[:60]!r}. Delete that line, "
+                                f"or move the file away (the run continues without its old log)")
+        elif step <= after_step:
+            kept.append(line)
     atomic_write_text(path, "".join(line + "\n" for line in kept))
 
 
@@ -484,9 +553,9 @@ def _diversity_figures(variant: Variant, ctx: TrainContext, batches: dict, real:
 
 def write_samples(out: Path, variant: Variant, ctx: TrainContext, batches: dict) -> Path:
     images = preview_images(variant, ctx, batches)
-    grid = Generated(to_pil_list(images)).grid()
+    buffer = io.BytesIO()
+    Generated(to_pil_list(images)).grid().save(buffer, format="PNG")
     path = out / "samples" / f"step_{ctx.step:07d}.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(path)
-    grid.save(out / "samples.png")
+    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(out / "samples.png", buffer.getvalue())
     return path

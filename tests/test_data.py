@@ -136,6 +136,21 @@ def test_batch_stream_resumes_mid_epoch():
     assert len(set(sum(batches[:3], []))) == 9
 
 
+def test_batch_stream_resumes_only_on_the_same_images():
+    state = BatchStream(make_set(), 3, seed=5, device="cpu").state_dict()
+    BatchStream(make_set(), 3, seed=5, device="cpu").load_state_dict(state)  # the same images: fine
+    with pytest.raises(DataError, match="not the ones this checkpoint was trained on"):
+        BatchStream(make_set(11), 3, seed=5, device="cpu").load_state_dict(state)
+    relabelled = make_set()
+    relabelled.labels[0] = 9
+    with pytest.raises(DataError, match="not the ones"):
+        BatchStream(relabelled, 3, seed=5, device="cpu").load_state_dict(state)
+    older = {"epoch": 1, "position": 3}  # a checkpoint from before the fingerprint: taken as it is
+    stream = BatchStream(make_set(11), 3, seed=5, device="cpu")
+    stream.load_state_dict(older)
+    assert (stream.epoch, stream.position) == (1, 3)
+
+
 @pytest.mark.skipif(not (SHARED / "mnist").exists(), reason="needs ../shared/data (the real MNIST test split)")
 def test_real_mnist_and_uci_digits():
     mnist = load_images(SHARED / "mnist", 28, 1)

@@ -18,9 +18,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from ganzoo import files
 from ganzoo.cli import main
 from ganzoo.data import DataError, load_images
 from ganzoo.errors import UserError
+from ganzoo.files import WriteError, atomic_write_bytes
 from ganzoo.registry import BUILTIN_PLUGINS, get_variant, registry
 from ganzoo.testing import make_image_folder
 from ganzoo.training import CHECKPOINT, TrainingError, TrainSettings, train
@@ -54,6 +56,74 @@ def resume(data, out, **overrides):
 # --------------------------------------------------------------------------- the run folder
 
 
+def test_a_torn_last_metrics_line_is_dropped_with_a_note(data, tmp_path):
+    """A crash while a log line is written leaves half of it; resuming used to fail on it for good
+    ("Expecting ',' delimiter")."""
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    with open(out / "metrics.jsonl", "a") as log:
+        log.write('{"step": 3, "loss_d": 1.3, "lo')
+    with pytest.warns(UserWarning, match="dropped its last line"):
+        result = resume(data, out, steps=4)
+    assert result.finished and result.step == 4
+    assert [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3, 4]
+
+
+def test_a_damaged_line_inside_the_log_is_named(data, tmp_path):
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    lines = (out / "metrics.jsonl").read_text().splitlines()
+    (out / "metrics.jsonl").write_text("\n".join(["{not json", *lines]) + "\n")
+    with pytest.raises(TrainingError, match=r"metrics.jsonl, line 1, is not a log line"):
+        resume(data, out, steps=4)
+
+
+def test_temporary_files_left_by_killed_writes_are_removed_on_the_next_start(data, tmp_path):
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    leftovers = [out / "checkpoints" / ".last.pt.k2x9_q0a.tmp", out / ".model.safetensors.ab12cd34.tmp",
+                 out / ".config.json.zz99yy88.tmp", out / "samples" / ".samples.png.0a1b2c3d.tmp"]
+    for path in leftovers:
+        path.write_bytes(b"\0" * 1000)
+    kept = [out / "notes.tmp", out / ".hidden.tmp", out / "checkpoints" / "mine.pt"]
+    for path in kept:
+        path.write_text("the user's")
+    resume(data, out, steps=3)
+    assert not [path for path in leftovers if path.exists()]
+    assert all(path.read_text() == "the user's" for path in kept)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"seed": 4}, r"--seed 4 \(the run used 3\)"),
+    ({"batch_size": 2}, r"--batch-size 2 \(the run used 4\)"),
+])
+def test_resume_refuses_a_changed_seed_or_batch_size(data, tmp_path, change, message):
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    with pytest.raises(TrainingError, match=message) as error:
+        resume(data, out, steps=4, **change)
+    assert "--init-from" in str(error.value)
+    assert torch.load(out / CHECKPOINT, weights_only=True)["step"] == 2  # untouched
+
+
+def test_resume_refuses_other_images_and_takes_the_same_ones_anywhere(data, tmp_path):
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    other = make_image_folder(tmp_path / "other", size=16, channels=1, seed=9)
+    with pytest.raises(DataError, match="not the ones this checkpoint was trained on"):
+        resume(other, out, steps=4)
+    moved = shutil.copytree(data, tmp_path / "moved")  # the same images under another path: exactness holds
+    assert resume(moved, out, steps=4).step == 4
+
+
+def test_resume_without_a_checkpoint_says_so_before_loading_data(tmp_path):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "run.json").write_text(json.dumps({"variant": "dcgan", "settings": {}, "sources": {}}))
+    with pytest.raises(TrainingError, match="stopped before its first one"):
+        resume(tmp_path / "no-such-data", out)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_a_run_stopped_by_a_signal_exits_with_its_code(data, tmp_path, signum):
     """Scripts can tell a stopped run from a finished one: 130 after Ctrl-C, 143 after SIGTERM."""
@@ -79,6 +149,71 @@ def test_a_run_stopped_by_a_signal_exits_with_its_code(data, tmp_path, signum):
 def test_a_finished_run_exits_0(data, tmp_path):
     assert main(["train", "dcgan", "--data", str(data), "--out", str(tmp_path / "run"), "--steps", "1",
                  "--batch-size", "4", "--quiet", *TINY]) == 0
+
+
+# --------------------------------------------------------------------------- unwritable or full disks
+
+
+def test_an_out_folder_under_a_file_fails_before_the_data_loads(tmp_path, capsys):
+    """A real unwritable path (tests run as root, which chmod does not stop): its parent is a file.
+    The data source does not exist either: the --out message comes first, so nothing was loaded."""
+    (tmp_path / "a-file").write_text("")
+    status = main(["train", "dcgan", "--data", str(tmp_path / "no-such-data"), "--out",
+                   str(tmp_path / "a-file" / "run"), "--quiet"])
+    assert status == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ganzoo: error: --out: cannot write") and "is a file, not a folder" in err
+
+
+def test_a_read_only_out_folder_fails_before_the_data_loads(tmp_path, monkeypatch):
+    """A read-only file system, simulated: creating a file there raises EROFS, as the kernel would."""
+    def read_only(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "mkstemp", read_only)
+    with pytest.raises(TrainingError, match="read-only file system"):
+        tiny_run(tmp_path / "no-such-data", tmp_path / "run")
+
+
+def fill_disk_after_half(monkeypatch, which=lambda data: True):
+    """Writes of ``which`` data write half their bytes, then find the disk full."""
+    write = files._write
+
+    def full(f, data):
+        if not which(data):
+            return write(f, data)
+        f.write(data[:len(data) // 2])
+        f.flush()
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(files, "_write", full)
+
+
+def test_a_full_disk_keeps_the_previous_file_and_says_how_much_is_needed(tmp_path, monkeypatch):
+    target = tmp_path / "folder" / "last.pt"
+    atomic_write_bytes(target, b"previous")
+    fill_disk_after_half(monkeypatch)
+    with pytest.raises(WriteError) as error:
+        atomic_write_bytes(target, b"x" * 5000)
+    assert target.read_bytes() == b"previous"
+    assert os.listdir(target.parent) == ["last.pt"]  # the temporary file is gone
+    message = str(error.value)
+    assert str(target.parent) in message and "5,000 bytes" in message and "previous last.pt is kept" in message
+
+
+def test_a_full_disk_during_training_keeps_the_last_checkpoint_and_the_run_resumes(data, tmp_path, monkeypatch):
+    out = tmp_path / "run"
+    tiny_run(data, out)
+    fill_disk_after_half(monkeypatch, which=lambda data: data[:2] == b"PK")  # torch.save's zip: the checkpoint
+    with pytest.raises(TrainingError) as error:
+        resume(data, out, steps=4)
+    message = str(error.value)
+    assert "training stopped at step 4: no space left on the disk to write last.pt" in message
+    assert "bytes" in message and "continue with --resume" in message
+    assert torch.load(out / CHECKPOINT, weights_only=True)["step"] == 2
+    assert sorted(os.listdir(out / "checkpoints")) == ["last.pt"]
+    monkeypatch.undo()
+    assert resume(data, out, steps=4).step == 4
 
 
 # --------------------------------------------------------------------------- damaged and malformed data
