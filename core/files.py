@@ -69,7 +69,7 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
 def write_failure(folder: Path, error: OSError, name: str | None = None, size: int | None = None) -> str:
     """Why ``folder`` (or ``name`` in it) could not be written, in words: for a full disk,
     how many bytes the write needed and how many are free."""
-    target = f"{name} in {folder}" if name else str(folder)
+    target = f"{name} in {folder}" if name else f"to {folder}"
     if error.errno in FULL:
         if name is None:
             return (f"no space left on the disk of {folder} ({_size(_free(folder))} free); free some space, "
@@ -78,7 +78,7 @@ def write_failure(folder: Path, error: OSError, name: str | None = None, size: i
                 f"{_size(_free(folder))} are free there. The previous {name} is kept; free some space, "
                 f"or choose a folder on another disk")
     if error.errno in (errno.ENOTDIR, errno.EEXIST):
-        return f"cannot write {target}: a part of the path {folder} is a file, not a folder"
+        return f"cannot write {target}: a part of that path is a file, not a folder"
     reason = "a read-only file system" if error.errno == errno.EROFS else "no permission to write there"
     return f"cannot write {target} ({reason}); choose a folder you can write to"
 
@@ -96,7 +96,9 @@ def _free(folder: Path) -> int | None:
 def _size(size: int | None) -> str:
     if size is None:
         return "an unknown number of bytes"
-    return f"{size:,} bytes ({size / 1e6:.1f} MB)"
+    if size < 1e6:
+        return f"{size:,} bytes"
+    return f"{size:,} bytes ({size / 1e6:.1f} MB)" if size < 1e9 else f"{size:,} bytes ({size / 1e9:.1f} GB)"
 
 
 def check_writable(folder: str | os.PathLike) -> None:

@@ -475,9 +475,9 @@ def _write_failures_stop(out: Path, ctx: TrainContext):
             raise
         reason = str(error) if isinstance(error, WriteError) else write_failure(out, error)
         if (out / CHECKPOINT).exists():
-            then = "the last checkpoint on disk is intact: once the folder can be written, continue with --resume"
+            then = "The last checkpoint on disk is intact: once the folder can be written, continue with --resume"
         else:
-            then = "no checkpoint was saved yet: once the folder can be written, start the run again"
+            then = "No checkpoint was saved yet: once the folder can be written, start the run again"
         raise TrainingError(f"training stopped at step {ctx.step}: {reason}. {then}") from None
 
 
