@@ -28,14 +28,19 @@ def pick_device(name: str = "auto") -> torch.device:
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:
-    """bfloat16 on a CUDA GPU that supports it; None (stay in float32) everywhere else.
+    """bfloat16 on a CUDA GPU that computes it natively; None (stay in float32) everywhere else.
 
     bfloat16 needs no loss scaling, so the training loop stays the same on every device;
     float16 would need a GradScaler, which GAN losses with several optimisers make fragile.
+    Native bfloat16 arrived with compute capability 8.0 (A100, RTX 30xx, H100). Older GPUs
+    (T4 is 7.5, V100 7.0) emulate it, and ``torch.cuda.is_bf16_supported()`` says True
+    there although it runs slower than float32. The capability asked is that of ``device``
+    itself (``cuda:1`` may differ from device 0; plain ``cuda`` is the current device).
     """
-    if device.type == "cuda" and torch.cuda.is_bf16_supported():
-        return torch.bfloat16
-    return None
+    if device.type != "cuda":
+        return None
+    major, _ = torch.cuda.get_device_capability(device)
+    return torch.bfloat16 if major >= 8 else None
 
 
 def autocast(device: torch.device):

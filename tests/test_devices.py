@@ -21,6 +21,24 @@ def test_cpu_stays_float32_and_auto_picks_what_exists():
             pick_device("cuda")
 
 
+def test_bfloat16_only_where_the_chosen_gpu_computes_it_natively(monkeypatch):
+    """T4 (7.5) and V100 (7.0) report is_bf16_supported() True, through emulation that is
+    slower than float32; bfloat16 is native from compute capability 8.0. The capability asked
+    for is that of the device training runs on, not device 0's."""
+    capabilities = {0: (8, 0), 1: (7, 5), 2: (9, 0), 3: (7, 0)}
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
+    monkeypatch.setattr(torch.cuda, "get_device_capability",
+                        lambda device=None: capabilities[torch.cuda.current_device() if device is None or
+                                                        torch.device(device).index is None else torch.device(device).index])
+    assert autocast_dtype(torch.device("cuda:0")) == torch.bfloat16  # A100
+    assert autocast_dtype(torch.device("cuda:2")) == torch.bfloat16  # H100
+    assert autocast_dtype(torch.device("cuda:1")) is None  # T4, although device 0 is an A100
+    assert autocast_dtype(torch.device("cuda:3")) is None  # V100
+    assert autocast_dtype(torch.device("cuda")) is None  # the current device, a T4
+    assert autocast_dtype(torch.device("cpu")) is None
+
+
 def test_gradient_penalty_is_float32_under_bfloat16_autocast():
     critic = DCGANDiscriminator(16, 1, 4, norm=None, score_bias=False)
     real, fake = torch.randn(4, 1, 16, 16), torch.randn(4, 1, 16, 16)
