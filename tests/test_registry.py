@@ -7,13 +7,17 @@ import warnings
 
 import pytest
 from ganzoo import registry as plugins
+from ganzoo.errors import UserError
 from ganzoo.registry import (
+    Conflict,
     DuplicateVariantError,
+    PluginError,
     PluginWarning,
     UnknownVariantError,
     collect_variants,
     get_plugin_manager,
     get_variant,
+    load_variant_model,
 )
 
 
@@ -96,21 +100,112 @@ def test_a_plugin_whose_hook_raises_is_a_warning(installed_plugin, monkeypatch):
     assert "dcgan" in variants
 
 
-def test_two_variants_with_the_same_name_name_both_plugins(installed_plugin):
-    installed_plugin("ganzoo_test_dupe", """
+CLAIMS_DCGAN = """
+    from ganzoo.hookspecs import hookimpl
+    from ganzoo.plugins.dcgan import DCGAN
+
+    class AnotherDCGAN(DCGAN):
+        title = "An impostor"  # same name, "dcgan"
+
+    class Mine(DCGAN):
+        name = "mine"
+
+    @hookimpl
+    def register_variants(register):
+        register(AnotherDCGAN)
+        register(Mine)
+"""
+
+
+def clashing(name: str) -> str:
+    return f"""
         from ganzoo.hookspecs import hookimpl
         from ganzoo.plugins.dcgan import DCGAN
 
-        class AnotherDCGAN(DCGAN):
-            pass  # same name, "dcgan"
+        class Clash(DCGAN):
+            name = "clash"
+            title = "{name}"
 
         @hookimpl
         def register_variants(register):
-            register(AnotherDCGAN)
-    """, entry_name="dupe")
-    with pytest.raises(DuplicateVariantError) as error:
+            register(Clash)
+    """
+
+
+def test_a_third_party_that_reuses_a_builtin_name_is_skipped_and_the_rest_works(installed_plugin, monkeypatch):
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    installed_plugin("ganzoo_test_dupe", CLAIMS_DCGAN, entry_name="dupe")
+    found = []
+    with pytest.warns(PluginWarning, match=r"'dcgan': 'ganzoo.plugins.dcgan' and 'dupe'; the built-in "
+                                           r"'ganzoo.plugins.dcgan' is kept"):
+        variants = collect_variants(get_plugin_manager(), conflicts=found)
+    assert variants["dcgan"].plugin == "ganzoo.plugins.dcgan" and variants["dcgan"].variant.title == "DCGAN"
+    assert variants["mine"].plugin == "dupe" and "wgan_gp" in variants  # everything else works
+    assert found == [Conflict("dcgan", ("ganzoo.plugins.dcgan", "dupe"), "ganzoo.plugins.dcgan")]
+
+
+def test_two_third_parties_that_clash_are_both_skipped(installed_plugin, monkeypatch):
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    installed_plugin("ganzoo_test_clash_a", clashing("A"), entry_name="clash-a")
+    installed_plugin("ganzoo_test_clash_b", clashing("B"), entry_name="clash-b")
+    found = []
+    with pytest.warns(PluginWarning, match=r"'clash': 'clash-[ab]' and 'clash-[ab]'; none of them is used"):
+        variants = collect_variants(get_plugin_manager(), conflicts=found)
+    assert "clash" not in variants and "dcgan" in variants
+    assert [(c.name, sorted(c.plugins), c.kept) for c in found] == [("clash", ["clash-a", "clash-b"], None)]
+
+
+def test_a_conflict_is_an_error_for_plugin_authors(installed_plugin, monkeypatch):
+    monkeypatch.setenv(plugins.RAISE_ERRORS_ENV, "1")
+    installed_plugin("ganzoo_test_dupe2", CLAIMS_DCGAN, entry_name="dupe2")
+    with pytest.raises(DuplicateVariantError, match="'ganzoo.plugins.dcgan' and 'dupe2'"):
         collect_variants(get_plugin_manager())
-    assert "ganzoo.plugins.dcgan" in str(error.value) and "'dupe'" in str(error.value)
+
+
+@pytest.fixture
+def process_registry():
+    """Rebuild the process-wide registry after the test (requested before installed_plugin,
+    so that this runs once the throwaway plugin is gone)."""
+    yield
+    plugins.registry(refresh=True)
+
+
+def test_the_cli_works_with_a_conflicting_plugin_installed(process_registry, installed_plugin, monkeypatch, capsys):
+    """The process-wide registry (which the CLI and the app use) skips the newcomer and keeps
+    the conflict for `ganzoo list`."""
+    from ganzoo import cli
+
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    installed_plugin("ganzoo_test_dupe3", CLAIMS_DCGAN, entry_name="dupe3")
+    with pytest.warns(PluginWarning):
+        plugins.registry(refresh=True)
+    assert [c.plugins for c in plugins.conflicts()] == [("ganzoo.plugins.dcgan", "dupe3")]
+    assert cli.main(["list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "ganzoo.plugins.dcgan" in rows["dcgan"] and "dupe3" in rows["mine"]
+
+
+def test_a_variant_whose_networks_fail_to_build_is_a_plugin_error_naming_the_plugin(monkeypatch):
+    from ganzoo.plugins.dcgan import DCGAN
+
+    class Broken(DCGAN):
+        name = "broken_networks"
+        bundled = None
+
+        def build_networks(self):
+            raise RuntimeError("no kernels for this layer")
+
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    monkeypatch.delenv("GANZOO_WEIGHTS_BROKEN_NETWORKS", raising=False)
+    with pytest.warns(UserWarning, match="untrained"), pytest.raises(PluginError) as error:
+        load_variant_model(Broken, plugin="broken-plugin")
+    assert isinstance(error.value, UserError)  # the CLI prints it as one line
+    assert str(error.value).startswith("variant 'broken_networks' from plugin 'broken-plugin' could not be "
+                                       "loaded: RuntimeError: no kernels for this layer")
+    assert plugins.plugin_of(DCGAN) == "ganzoo.plugins.dcgan"
+    monkeypatch.setenv(plugins.RAISE_ERRORS_ENV, "1")
+    with pytest.warns(UserWarning), pytest.raises(RuntimeError, match="no kernels"):
+        load_variant_model(Broken)
 
 
 def test_unknown_variant_lists_the_known_ones():
