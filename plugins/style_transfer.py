@@ -23,6 +23,8 @@ VGG-19 weights (Gatys inference and the training losses) are found in this order
      ``features.*`` keys (an error if it is not there, never a fallback);
   2. ``model.safetensors`` of the Hub repo GANZOO_VGG19_REPO, else the config's
      ``vgg19_repo`` (timm/vgg19.tv_in1k), downloaded once and then read from the Hub cache.
+     When the Hub does not answer, that is known in one request, not after a round of
+     retries; a failure is remembered for 10 minutes, so later clicks get the message at once.
 Failing both, VGGWeightsError says how to provide them: style transfer never runs on random
 features. Only an explicit ``feature_network="tiny-random"`` (the tests' tiny config) selects a
 small seeded random network in VGG's shape.
@@ -187,8 +189,36 @@ def _how_to_get_vgg(repo: str) -> str:
             f"torchvision's vgg19 `features.*` tensors. Style transfer does not run on random features.")
 
 
+# A failed download is not tried again on every click for this long: without a network,
+# huggingface_hub retries for about 24 s before it gives up.
+VGG_RETRY_AFTER_SECONDS = 600
+HUB_PROBE_TIMEOUT_SECONDS = 3
+_vgg_failures: dict[str, tuple[float, str]] = {}  # Hub spec -> (when, the message)
+
+
+def _hub_answers() -> bool:
+    """Whether the Hub answers one request at all (any HTTP status), within a few seconds."""
+    from huggingface_hub import constants
+    from huggingface_hub.utils import get_session
+
+    try:
+        get_session().head(constants.ENDPOINT, timeout=HUB_PROBE_TIMEOUT_SECONDS, follow_redirects=False)
+    except Exception:  # refused, unresolvable, timed out: whatever it is, no download will work
+        return False
+    return True
+
+
 def vgg19_file(config) -> tuple[Path, str]:
-    """The local safetensors file of VGG-19's weights and where it came from, in words."""
+    """The local safetensors file of VGG-19's weights and where it came from, in words.
+
+    A copy in the Hub cache is used without a request. Otherwise the Hub is asked once: when it
+    does not answer, or the download fails, the same message comes at once on later calls (for
+    VGG_RETRY_AFTER_SECONDS), instead of another round of retries; a copy that appears in the
+    cache meanwhile (`hf download`) is used at the next call."""
+    import time
+
+    from huggingface_hub import constants, try_to_load_from_cache
+
     local = os.environ.get(VGG19_WEIGHTS_ENV)
     if local:
         path = Path(local).expanduser()
@@ -200,10 +230,26 @@ def vgg19_file(config) -> tuple[Path, str]:
         return path, f"{path} (from {VGG19_WEIGHTS_ENV})"
     spec = os.environ.get(VGG19_REPO_ENV) or config.vgg19_repo
     repo_id, _, revision = spec.partition("@")
-    from ganzoo.api import download_file
+    cached = try_to_load_from_cache(repo_id, VGG19_FILE, revision=revision or None)
+    if isinstance(cached, str):
+        return Path(cached), f"Hub repo {spec}"
+    failed = _vgg_failures.get(spec)
+    if failed is not None and time.monotonic() - failed[0] < VGG_RETRY_AFTER_SECONDS:
+        raise VGGWeightsError(failed[1])
+    try:
+        if not constants.is_offline_mode() and not _hub_answers():
+            raise VGGWeightsError(f"Style transfer needs VGG-19 weights, which are not available: the Hub "
+                                  f"({constants.ENDPOINT}) cannot be reached and no copy of {repo_id}'s "
+                                  f"{VGG19_FILE} is cached. {_how_to_get_vgg(repo_id)}")
+        from ganzoo.api import download_file
 
-    path = download_file(repo_id, VGG19_FILE, revision or None, purpose="Style transfer needs VGG-19 weights, which are not available",
-                         hint=_how_to_get_vgg(repo_id), error=VGGWeightsError)
+        path = download_file(repo_id, VGG19_FILE, revision or None,
+                             purpose="Style transfer needs VGG-19 weights, which are not available",
+                             hint=_how_to_get_vgg(repo_id), error=VGGWeightsError)
+    except VGGWeightsError as error:
+        _vgg_failures[spec] = (time.monotonic(), str(error))
+        raise
+    _vgg_failures.pop(spec, None)
     return path, f"Hub repo {spec}"
 
 

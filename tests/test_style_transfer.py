@@ -3,6 +3,8 @@ VGG-19 weights from a local file or a clear error when there are none, presets t
 one pass."""
 
 import dataclasses
+import socket
+import time
 
 import pytest
 import torch
@@ -52,6 +54,7 @@ def one_thread():
 def no_vgg_env(monkeypatch):
     monkeypatch.delenv(style_transfer.VGG19_WEIGHTS_ENV, raising=False)
     monkeypatch.delenv(style_transfer.VGG19_REPO_ENV, raising=False)
+    monkeypatch.setattr(style_transfer, "_vgg_failures", {})  # no failure remembered from another test
 
 
 # --------------------------------------------------------------------------- Gatys
@@ -118,6 +121,60 @@ def test_missing_vgg_weights_say_how_to_get_them(monkeypatch):
     assert "not available" in message and "hf download timm/vgg19.tv_in1k model.safetensors" in message
     assert "GANZOO_VGG19_WEIGHTS" in message
     assert "features" not in model.extras  # nothing half-loaded is cached
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]  # nothing listens there once the socket is closed
+
+
+def _clicks(model, n=2):
+    """The style transfer tab's action, n times, as far as the VGG-19 weights: the messages."""
+    messages = []
+    for _ in range(n):
+        start = time.perf_counter()
+        with pytest.raises(VGGWeightsError) as error:
+            model.generate(content=testing.test_image(), style=testing.test_image(seed=1), steps=10)
+        messages.append(str(error.value))
+        print(f"click {len(messages)}: message after {time.perf_counter() - start:.2f} s")
+    return messages
+
+
+def test_without_vgg_weights_an_unreachable_hub_fails_at_once_and_says_how_to_get_them(monkeypatch):
+    """huggingface_hub retries an unreachable Hub for ~24 s, once per file, on every click; the
+    tab asks once whether the Hub answers at all, and then remembers."""
+    import huggingface_hub
+    from huggingface_hub import constants
+
+    downloads = []
+    monkeypatch.setattr(constants, "ENDPOINT", f"http://127.0.0.1:{_closed_port()}")
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", lambda *a, **k: downloads.append(a) or pytest.fail(
+        "a download was tried from a Hub that does not answer"))
+    messages = _clicks(random_model(StyleTransfer))
+    assert downloads == [] and messages[0] == messages[1]
+    assert "cannot be reached" in messages[0] and "hf download timm/vgg19.tv_in1k model.safetensors" in messages[0]
+    assert "GANZOO_VGG19_WEIGHTS" in messages[0]
+
+
+def test_without_vgg_weights_the_hub_is_asked_once_per_process_and_a_later_download_is_used(hub, monkeypatch):
+    repo = "test-user/vgg19-elsewhere"
+    monkeypatch.setenv(style_transfer.VGG19_REPO_ENV, repo)
+    model, before = random_model(StyleTransfer), len(hub.requests)
+    messages = _clicks(model, n=1)
+    first = hub.requests[before:]
+    assert [path for _, path in first if repo in path] and len([p for _, p in first if repo not in p]) == 1  # one probe
+    messages += _clicks(model, n=2)
+    assert len(hub.requests) == before + len(first)  # remembered: no new request
+    assert messages[0] == messages[1] == messages[2] and f"Hub repo {repo} not found" in messages[0]
+
+    # `hf download` puts the file in the cache: the next click uses it, the Hub unasked
+    from huggingface_hub import hf_hub_download
+
+    hub.seed(repo, {"model.safetensors": b"not checked here"})
+    cached = hf_hub_download(repo, "model.safetensors")
+    path, source = style_transfer.vgg19_file(StyleTransfer.Config())
+    assert str(path) == cached and repo in source
 
 
 def test_missing_vgg_weights_stop_training_before_it_starts(monkeypatch, tmp_path):
