@@ -19,6 +19,9 @@ from .registry import registry  # noqa: E402
 from .ui import build_tab, header_markdown  # noqa: E402
 
 
+MAX_FILE_SIZE = "32mb"  # an upload larger than this is refused before it is stored
+
+
 def build_app(variants=None) -> gr.Blocks:
     variants = registry() if variants is None else variants
     with gr.Blocks(title="ganzoo") as demo:
@@ -30,11 +33,16 @@ def build_app(variants=None) -> gr.Blocks:
     return demo
 
 
+def launch(demo: gr.Blocks, **options):
+    """``demo.launch`` with ganzoo's upload limit; ``options`` go to ``launch`` (and may
+    override it)."""
+    return demo.launch(**{"max_file_size": MAX_FILE_SIZE, **options})
+
+
 def main() -> None:
-    build_app().launch(
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    launch(build_app(),
+           server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+           server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")))
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ from PIL import Image, UnidentifiedImageError
 
 from .errors import UserError
 
-# Pillow refuses to open images over this many pixels (decompression bombs); a photo of a
-# 50-megapixel camera still opens.
+# open_image refuses images over this many pixels, from the header, before decoding them
+# (decompression bombs); a photo of a 50-megapixel camera still opens.
 MAX_INPUT_PIXELS = 64_000_000
 
 
@@ -50,25 +50,33 @@ def convert_mode(image: Image.Image, channels: int) -> Image.Image:
     return image.convert("L" if channels == 1 else "RGB")
 
 
-def open_image(source) -> Image.Image:
+def open_image(source, max_pixels: int = MAX_INPUT_PIXELS) -> Image.Image:
     """Open a path or file-like as an image, with a message that says what to do when it is
-    not one, or is too large."""
+    not one, is damaged, or is too large.
+
+    The size is checked from the header, before any pixel is decoded: a 700 kB PNG can
+    declare 13000x13000 pixels and take gigabytes to decode. Pillow's process-wide
+    ``Image.MAX_IMAGE_PIXELS`` is left as it is (requests run on many threads at once)."""
     name = Path(source).name if isinstance(source, (str, Path)) else "the uploaded file"
-    previous = Image.MAX_IMAGE_PIXELS
-    Image.MAX_IMAGE_PIXELS = MAX_INPUT_PIXELS
+    too_large = f"downscale it to at most {max_pixels:,} pixels (8000x8000 is {8000 * 8000:,}) and try again"
     try:
-        image = Image.open(source)
-        image.load()
+        image = Image.open(source)  # reads the header only
     except FileNotFoundError:
         raise BadImageError(f"no file at {source}: check the path") from None
-    except (UnidentifiedImageError, OSError, SyntaxError) as error:
+    except Image.DecompressionBombError as error:  # over Pillow's own limit, refused at the header
+        raise BadImageError(f"{name} is far too large ({error}); {too_large}") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
         raise BadImageError(f"{name} is not an image Pillow can read ({error}); "
                             f"use a PNG, JPEG, WebP, BMP or GIF file") from None
-    except Image.DecompressionBombError:
-        raise BadImageError(f"{name} has over {MAX_INPUT_PIXELS:,} pixels; "
-                            f"downscale it before uploading") from None
-    finally:
-        Image.MAX_IMAGE_PIXELS = previous
+    width, height = image.size
+    if width * height > max_pixels:
+        image.close()
+        raise BadImageError(f"{name} is {width}x{height}, {width * height:,} pixels; {too_large}")
+    try:
+        image.load()
+    except (OSError, SyntaxError, ValueError, EOFError) as error:
+        image.close()
+        raise BadImageError(f"{name} is damaged or cut short ({error}); save or download it again") from None
     return image
 
 

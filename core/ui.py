@@ -3,6 +3,9 @@
 Weights load on a tab's first use, not at start (a cold Space starts fast and makes no
 download until someone asks for an image). On ZeroGPU hardware the work runs under
 ``spaces.GPU``; elsewhere that wrapper is the identity.
+
+Uploads are taken as files and opened by ganzoo, which checks an image's size from its
+header before decoding it: Gradio's image component would decode any upload first.
 """
 
 from __future__ import annotations
@@ -11,14 +14,12 @@ import threading
 
 import gradio as gr
 
-from .data import DataError
 from .devices import pick_device
-from .images import BadImageError
+from .errors import UserError
+from .images import open_image
 from .spaces import gpu
 from .variant import Choice, ImageInput, Input, Seed, Slider
-from .weights import RANDOM_SOURCE, WeightsError, config_without_network, describe_default, load_model
-
-USER_ERRORS = (BadImageError, WeightsError, DataError, ValueError)
+from .weights import RANDOM_SOURCE, config_without_network, describe_default, load_model
 
 
 class ModelCache:
@@ -42,7 +43,8 @@ def component_for(spec: Input):
     """The Gradio component for one declared input."""
     info = spec.help or None
     if isinstance(spec, Seed):
-        return gr.Number(value=spec.default, precision=0, label=spec.label, info=info)
+        # No precision: Gradio's rounding would fail on "abc" without a message; Seed.check says why.
+        return gr.Number(value=spec.default, step=1, label=spec.label, info=info)
     if isinstance(spec, Slider):
         return gr.Slider(spec.minimum, spec.maximum, value=spec.default, step=spec.step, label=spec.label,
                          info=info)
@@ -51,18 +53,20 @@ def component_for(spec: Input):
             return gr.Radio(list(spec.choices), value=spec.default, label=spec.label, info=info)
         return gr.Dropdown(list(spec.choices), value=spec.default, label=spec.label, info=info)
     if isinstance(spec, ImageInput):
-        return gr.Image(type="pil", label=spec.label, sources=["upload", "clipboard"], height=256)
+        # A file, not gr.Image: gr.Image decodes every upload (up to 179 megapixels) before
+        # ganzoo could refuse it. open_image checks the size from the header first.
+        return gr.File(label=f"{spec.label} (an image file)", file_types=["image"], type="filepath", height=120)
     if isinstance(spec.default, (int, float)):
         return gr.Number(value=spec.default, label=spec.label, info=info)
     return gr.Textbox(value=spec.default, label=spec.label, info=info)
 
 
-def coerce(spec: Input, value):
-    """Gradio gives numbers as floats; integer inputs get ints back."""
-    if value is None:
-        return None
-    if isinstance(spec, Seed) or (isinstance(spec, Slider) and spec.is_integer):
-        return int(value)
+def read_value(spec: Input, value):
+    """One input as Gradio gives it -> what ``generate`` takes: an uploaded file is opened as
+    an image (its size checked before it is decoded). Other values go on as they are:
+    ``Variant.check_inputs`` checks them against their declarations."""
+    if isinstance(spec, ImageInput) and value is not None:
+        return open_image(value)
     return value
 
 
@@ -81,16 +85,12 @@ def make_action(variant_class, specs: list[Input]):
     """The tab's main action: inputs in, (image, weights line) out."""
 
     @gpu
-    def action(*values, progress=gr.Progress()):
+    def action(*inputs, progress=gr.Progress()):
         try:
             model = MODELS.get(variant_class)
-            kwargs = {spec.name: coerce(spec, value) for spec, value in zip(specs, values)}
-            missing = [spec.label for spec in specs
-                       if isinstance(spec, ImageInput) and not spec.optional and kwargs.get(spec.name) is None]
-            if missing:
-                raise gr.Error(f"Please upload an image for: {', '.join(missing)}.")
-            result = model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **kwargs)
-        except USER_ERRORS as error:
+            values = {spec.name: read_value(spec, value) for spec, value in zip(specs, inputs)}
+            result = model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **values)
+        except UserError as error:
             raise gr.Error(str(error)) from None
         image = result.grid() if len(result.images) > 1 else result.images[0]
         return image, weights_line(model)

@@ -38,11 +38,11 @@ def client(tiny_weights, tmp_path_factory):
     for name, folder in tiny_weights.items():
         monkeypatch.setenv(f"GANZOO_WEIGHTS_{name.upper()}", str(folder))
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())  # no model cached by another test
-    from ganzoo.app import build_app
+    from ganzoo.app import build_app, launch
 
     demo = build_app()
     port = _free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
     try:
         yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
     finally:
