@@ -246,7 +246,7 @@ def check_resume_is_exact_with_ema(variant_class, tmp_path):
 def check_resume_is_exact_with_evaluation(variant_class, tmp_path):
     """The same with --eval-every (the judge scores every step, the best weights are kept),
     for variants that say how to evaluate them."""
-    if type(variant_class(variant_class.tiny_config())).evaluation_batches is Variant.evaluation_batches:
+    if variant_class.evaluation_batches is Variant.evaluation_batches:
         return  # not scored by the judge: --eval-every is refused for it
     differences = resume_differences(variant_class, tmp_path, eval_every=1, eval_samples=16)
     assert not differences, f"with --eval-every, a resumed run differs in: {differences[:8]}"
