@@ -26,11 +26,14 @@ def test_bfloat16_only_where_the_chosen_gpu_computes_it_natively(monkeypatch):
     slower than float32; bfloat16 is native from compute capability 8.0. The capability asked
     for is that of the device training runs on, not device 0's."""
     capabilities = {0: (8, 0), 1: (7, 5), 2: (9, 0), 3: (7, 0)}
+
+    def capability(device=None):  # as torch's: no index means the current device
+        index = None if device is None else torch.device(device).index
+        return capabilities[torch.cuda.current_device() if index is None else index]
+
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    monkeypatch.setattr(torch.cuda, "get_device_capability",
-                        lambda device=None: capabilities[torch.cuda.current_device() if device is None or
-                                                        torch.device(device).index is None else torch.device(device).index])
+    monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
     assert autocast_dtype(torch.device("cuda:0")) == torch.bfloat16  # A100
     assert autocast_dtype(torch.device("cuda:2")) == torch.bfloat16  # H100
     assert autocast_dtype(torch.device("cuda:1")) is None  # T4, although device 0 is an A100

@@ -65,7 +65,12 @@ def test_open_image_leaves_pillows_process_wide_limit_alone(tmp_path, monkeypatc
     """Requests run on many threads: a limit set for one would apply to all of them, and be
     restored by whichever finishes first."""
     seen, real_open = [], Image.open
-    monkeypatch.setattr(images.Image, "open", lambda *a, **k: (seen.append(Image.MAX_IMAGE_PIXELS), real_open(*a, **k))[1])
+
+    def spy(*args, **kwargs):
+        seen.append(Image.MAX_IMAGE_PIXELS)
+        return real_open(*args, **kwargs)
+
+    monkeypatch.setattr(images.Image, "open", spy)
     default = Image.MAX_IMAGE_PIXELS
     open_image(black_png(tmp_path / "small.png", 40, 30))
     assert seen == [default] and Image.MAX_IMAGE_PIXELS == default
