@@ -29,7 +29,7 @@ def build_app(variants=None) -> gr.Blocks:
         with gr.Tabs():
             for name, registration in variants.items():
                 with gr.Tab(registration.variant.title, id=name):
-                    build_tab(registration.variant)
+                    build_tab(registration.variant, registration.plugin)
     return demo
 
 

@@ -17,9 +17,10 @@ import gradio as gr
 from .devices import pick_device
 from .errors import UserError
 from .images import open_image
+from .registry import load_variant_model
 from .spaces import gpu
 from .variant import Choice, ImageInput, Input, Seed, Slider
-from .weights import RANDOM_SOURCE, config_without_network, describe_default, load_model
+from .weights import RANDOM_SOURCE, config_without_network, describe_default
 
 
 class ModelCache:
@@ -29,10 +30,10 @@ class ModelCache:
         self._models: dict = {}
         self._lock = threading.Lock()
 
-    def get(self, variant_class):
+    def get(self, variant_class, plugin: str | None = None):
         with self._lock:
             if variant_class.name not in self._models:
-                self._models[variant_class.name] = load_model(variant_class, None, pick_device("auto"))
+                self._models[variant_class.name] = load_variant_model(variant_class, None, pick_device("auto"), plugin)
             return self._models[variant_class.name]
 
 
@@ -81,13 +82,13 @@ def weights_line(model=None, variant_class=None) -> str:
     return f"**Weights:** {model.source}."
 
 
-def make_action(variant_class, specs: list[Input]):
+def make_action(variant_class, specs: list[Input], plugin: str | None = None):
     """The tab's main action: inputs in, (image, weights line) out."""
 
     @gpu
     def action(*inputs, progress=gr.Progress()):
         try:
-            model = MODELS.get(variant_class)
+            model = MODELS.get(variant_class, plugin)
             values = {spec.name: read_value(spec, value) for spec, value in zip(specs, inputs)}
             result = model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **values)
         except UserError as error:
@@ -99,19 +100,26 @@ def make_action(variant_class, specs: list[Input]):
     return action
 
 
-def build_tab(variant_class) -> None:
-    """The contents of one variant's tab (call inside ``gr.Tab``)."""
-    variant = variant_class(config_without_network(variant_class))
-    gr.Markdown(f"### {variant_class.title}\n\n{variant_class.description}\n\n*Paper:* {variant_class.paper}")
-    specs = variant.inputs()
-    with gr.Row():
-        with gr.Column(scale=1):
-            components = [component_for(spec) for spec in specs]
-            button = gr.Button("Generate", variant="primary")
-        with gr.Column(scale=2):
-            output = gr.Image(type="pil", label="Result", format="png")
-            source = gr.Markdown(weights_line(variant_class=variant_class))
-    button.click(make_action(variant_class, specs), inputs=components, outputs=[output, source],
+def build_tab(variant_class, plugin: str = "") -> None:
+    """The contents of one variant's tab (call inside ``gr.Tab``). Should the plugin's code
+    fail here, the tab says so, naming the plugin, and the other tabs are unaffected."""
+    try:
+        variant = variant_class(config_without_network(variant_class))
+        intro = f"### {variant_class.title}\n\n{variant_class.description}\n\n*Paper:* {variant_class.paper}"
+        specs = variant.inputs()
+        gr.Markdown(intro)
+        with gr.Row():
+            with gr.Column(scale=1):
+                components = [component_for(spec) for spec in specs]
+                button = gr.Button("Generate", variant="primary")
+            with gr.Column(scale=2):
+                output = gr.Image(type="pil", label="Result", format="png")
+                source = gr.Markdown(weights_line(variant_class=variant_class))
+    except Exception as error:
+        gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
+                    f"build its tab: {type(error).__name__}: {error}. Update or uninstall the plugin.")
+        return
+    button.click(make_action(variant_class, specs, plugin), inputs=components, outputs=[output, source],
                  api_name=variant_class.name)
 
 

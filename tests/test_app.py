@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from ganzoo import testing, ui
+from ganzoo.plugins.dcgan import DCGAN
 from ganzoo.registry import registry
 from ganzoo.variant import ImageInput
 from ganzoo.weights import save_weights
@@ -84,5 +85,46 @@ def test_a_tab_without_trained_weights_says_so(monkeypatch):
 def test_building_the_app_loads_no_weights(monkeypatch):
     from ganzoo.app import build_app
 
-    monkeypatch.setattr(ui, "load_model", lambda *a, **k: pytest.fail("weights loaded at start"))
+    monkeypatch.setattr(ui, "load_variant_model", lambda *a, **k: pytest.fail("weights loaded at start"))
     assert build_app() is not None
+
+
+# --------------------------------------------------------------------------- plugins that fail
+
+
+class BrokenNetworks(DCGAN):
+    name = "broken_networks"
+    title = "Broken networks"
+    bundled = None
+
+    def build_networks(self):
+        raise RuntimeError("no kernels for this layer")
+
+
+class BrokenInputs(DCGAN):
+    name = "broken_inputs"
+    title = "Broken inputs"
+
+    def inputs(self):
+        raise KeyError("seed")
+
+
+@pytest.mark.filterwarnings("ignore::ganzoo.weights.RandomWeightsWarning")
+def test_a_variant_whose_networks_fail_shows_its_tab_and_a_message_naming_the_plugin(monkeypatch, tmp_path):
+    import gradio as gr
+    from ganzoo.app import build_app
+    from ganzoo.registry import Registration
+
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
+    variants = {"broken_networks": Registration(BrokenNetworks, "broken-nets-plugin"),
+                "broken_inputs": Registration(BrokenInputs, "broken-inputs-plugin"),
+                "dcgan": registry()["dcgan"]}
+    demo = build_app(variants)  # starts, with every tab
+    assert {fn.api_name for fn in demo.fns.values()} >= {"broken_networks", "dcgan"}
+    texts = " ".join(str(block.value) for block in demo.blocks.values() if isinstance(block, gr.Markdown))
+    assert "broken_inputs** (plugin `broken-inputs-plugin`) could not build its tab: KeyError" in texts
+
+    action = ui.make_action(BrokenNetworks, BrokenNetworks().inputs(), plugin="broken-nets-plugin")
+    with pytest.raises(gr.Error, match=r"variant 'broken_networks' from plugin 'broken-nets-plugin' could "
+                                       r"not be loaded: RuntimeError: no kernels for this layer"):
+        action(0, 4, progress=lambda *a, **k: None)
