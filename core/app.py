@@ -19,18 +19,23 @@ from .registry import registry  # noqa: E402
 from .ui import build_tab, header_markdown  # noqa: E402
 
 
+# Events waiting in the queue beyond this are refused with "queue is full", not kept
+# without bound. Each event's concurrency is set per tab (ui.build_tab).
+QUEUE_SIZE = 64
 MAX_FILE_SIZE = "32mb"  # an upload larger than this is refused before it is stored
+# Results and uploads are deleted from Gradio's cache an hour after they were written.
+DELETE_CACHE = (3600, 3600)
 
 
 def build_app(variants=None) -> gr.Blocks:
     variants = registry() if variants is None else variants
-    with gr.Blocks(title="ganzoo") as demo:
+    with gr.Blocks(title="ganzoo", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(header_markdown(len(variants)))
         with gr.Tabs():
             for name, registration in variants.items():
                 with gr.Tab(registration.variant.title, id=name):
                     build_tab(registration.variant, registration.plugin)
-    return demo
+    return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
 
 
 def launch(demo: gr.Blocks, **options):

@@ -11,6 +11,8 @@ header before decoding it: Gradio's image component would decode any upload firs
 from __future__ import annotations
 
 import threading
+import uuid
+from pathlib import Path
 
 import gradio as gr
 
@@ -22,19 +24,30 @@ from .spaces import gpu
 from .variant import Choice, ImageInput, Input, Seed, Slider
 from .weights import RANDOM_SOURCE, config_without_network, describe_default
 
+# Events of a tab whose work is one small forward pass (noise in, images out) run this many
+# at once; tabs that take an image (CycleGAN, style transfer) run one at a time.
+LIGHT_CONCURRENCY = 4
+
 
 class ModelCache:
-    """Loads each variant's model once, on first use; later calls reuse it."""
+    """Loads each variant's model once, on first use; later calls reuse it. Each variant has
+    its own lock: a slow load on one tab never holds up another."""
 
     def __init__(self):
         self._models: dict = {}
-        self._lock = threading.Lock()
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_lock = threading.Lock()
 
     def get(self, variant_class, plugin: str | None = None):
-        with self._lock:
-            if variant_class.name not in self._models:
-                self._models[variant_class.name] = load_variant_model(variant_class, None, pick_device("auto"), plugin)
-            return self._models[variant_class.name]
+        name = variant_class.name
+        if name in self._models:
+            return self._models[name]
+        with self._locks_lock:
+            lock = self._locks.setdefault(name, threading.Lock())
+        with lock:
+            if name not in self._models:
+                self._models[name] = load_variant_model(variant_class, None, pick_device("auto"), plugin)
+            return self._models[name]
 
 
 MODELS = ModelCache()
@@ -82,8 +95,23 @@ def weights_line(model=None, variant_class=None) -> str:
     return f"**Weights:** {model.source}."
 
 
-def make_action(variant_class, specs: list[Input], plugin: str | None = None):
-    """The tab's main action: inputs in, (image, weights line) out."""
+def save_output(image, folder: str | Path, name: str) -> str:
+    """Write the result as PNG into a folder of its own inside Gradio's cache and return its
+    path, which Gradio then serves as it is. Equal inputs give equal images: had Gradio
+    written them, it would put them all at one path (named by their hash), rewriting that
+    file while another caller downloads it."""
+    path = Path(folder) / f"ganzoo-{uuid.uuid4().hex}" / f"{name}.png"
+    path.parent.mkdir(parents=True)
+    image.save(path, format="png")
+    return str(path)
+
+
+def is_light(specs: list[Input]) -> bool:
+    return not any(isinstance(spec, ImageInput) for spec in specs)
+
+
+def make_action(variant_class, specs: list[Input], output_folder: str | Path, plugin: str | None = None):
+    """The tab's main action: inputs in, (image path, weights line) out."""
 
     @gpu
     def action(*inputs, progress=gr.Progress()):
@@ -94,7 +122,7 @@ def make_action(variant_class, specs: list[Input], plugin: str | None = None):
         except UserError as error:
             raise gr.Error(str(error)) from None
         image = result.grid() if len(result.images) > 1 else result.images[0]
-        return image, weights_line(model)
+        return save_output(image, output_folder, variant_class.name), weights_line(model)
 
     action.__name__ = variant_class.name
     return action
@@ -113,14 +141,15 @@ def build_tab(variant_class, plugin: str = "") -> None:
                 components = [component_for(spec) for spec in specs]
                 button = gr.Button("Generate", variant="primary")
             with gr.Column(scale=2):
-                output = gr.Image(type="pil", label="Result", format="png")
+                output = gr.Image(type="filepath", label="Result", format="png")
                 source = gr.Markdown(weights_line(variant_class=variant_class))
     except Exception as error:
         gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
                     f"build its tab: {type(error).__name__}: {error}. Update or uninstall the plugin.")
         return
-    button.click(make_action(variant_class, specs, plugin), inputs=components, outputs=[output, source],
-                 api_name=variant_class.name)
+    button.click(make_action(variant_class, specs, output.GRADIO_CACHE, plugin), inputs=components,
+                 outputs=[output, source], api_name=variant_class.name,
+                 concurrency_limit=LIGHT_CONCURRENCY if is_light(specs) else 1)
 
 
 def header_markdown(count: int) -> str:

@@ -2,6 +2,7 @@
 registered variant's tab answers on /<variant name>."""
 
 import socket
+import threading
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,51 @@ def test_building_the_app_loads_no_weights(monkeypatch):
     assert build_app() is not None
 
 
+# --------------------------------------------------------------------------- a crowd
+
+
+def test_the_queue_is_bounded_and_heavy_tabs_run_one_at_a_time():
+    from ganzoo.app import QUEUE_SIZE, build_app
+
+    demo = build_app()
+    assert demo._queue.max_size == QUEUE_SIZE
+    limits = {fn.api_name: fn.concurrency_limit for fn in demo.fns.values() if fn.api_name in NAMES}
+    assert set(limits) == set(NAMES)
+    for name, limit in limits.items():
+        takes_an_image = any(isinstance(spec, ImageInput) for spec in registry()[name].variant().inputs())
+        assert limit == (1 if takes_an_image else ui.LIGHT_CONCURRENCY), name
+    assert ui.LIGHT_CONCURRENCY > 1 and limits["dcgan"] > 1 and limits["cyclegan"] == 1
+
+
+def test_a_slow_load_on_one_tab_does_not_hold_up_another(monkeypatch):
+    """One lock per variant: while dcgan's weights load (held here until released), gan's load
+    goes ahead; and dcgan is loaded once however many callers ask for it at the same time."""
+    from ganzoo.registry import get_variant
+
+    release, loads = threading.Event(), []
+
+    def load(variant_class, *args):
+        loads.append(variant_class.name)
+        if variant_class.name == "dcgan":
+            release.wait(timeout=30)
+        return variant_class.name
+
+    monkeypatch.setattr(ui, "load_variant_model", load)
+    cache = ui.ModelCache()
+    slow = [threading.Thread(target=cache.get, args=(get_variant("dcgan"),)) for _ in range(3)]
+    for thread in slow:
+        thread.start()
+    other = threading.Thread(target=cache.get, args=(get_variant("gan"),))
+    other.start()
+    other.join(timeout=20)
+    gan_loaded_while_dcgan_loads = not other.is_alive() and not release.is_set()
+    release.set()
+    for thread in slow:
+        thread.join()
+    assert gan_loaded_while_dcgan_loads
+    assert sorted(loads) == ["dcgan", "gan"] and cache.get(get_variant("dcgan")) == "dcgan"
+
+
 # --------------------------------------------------------------------------- plugins that fail
 
 
@@ -124,7 +170,8 @@ def test_a_variant_whose_networks_fail_shows_its_tab_and_a_message_naming_the_pl
     texts = " ".join(str(block.value) for block in demo.blocks.values() if isinstance(block, gr.Markdown))
     assert "broken_inputs** (plugin `broken-inputs-plugin`) could not build its tab: KeyError" in texts
 
-    action = ui.make_action(BrokenNetworks, BrokenNetworks().inputs(), plugin="broken-nets-plugin")
+    action = ui.make_action(BrokenNetworks, BrokenNetworks().inputs(), output_folder=tmp_path,
+                            plugin="broken-nets-plugin")
     with pytest.raises(gr.Error, match=r"variant 'broken_networks' from plugin 'broken-nets-plugin' could "
                                        r"not be loaded: RuntimeError: no kernels for this layer"):
         action(0, 4, progress=lambda *a, **k: None)
