@@ -1,15 +1,35 @@
 """ZeroGPU support: on a Hugging Face Space with ZeroGPU hardware, a function that uses the
-GPU must run under ``spaces.GPU``. The ``spaces`` package is optional: without it (or off
-Spaces, where ``spaces.GPU`` does nothing) functions are left as they are."""
+GPU must run under ``spaces.GPU``, which holds a GPU for at most ``duration`` seconds (60 by
+default). The ``spaces`` package is optional: without it (or off Spaces, where
+``spaces.GPU`` does nothing) functions are left as they are.
+
+Only the computation runs under it: downloads (weights, VGG-19) happen before, so that they
+do not use up the GPU's time."""
 
 from __future__ import annotations
 
-import importlib.util
+import math
+
+DEFAULT_GPU_SECONDS = 60  # ZeroGPU's own default
 
 
-def gpu(function):
-    if importlib.util.find_spec("spaces") is None:
+def gpu(function, duration=None):
+    """``spaces.GPU(function)``, or the function itself where ``spaces`` is not installed.
+    ``duration``: a callable taking the function's own arguments and returning seconds."""
+    try:
+        import spaces
+    except ImportError:
         return function
-    import spaces
+    if duration is None:
+        return spaces.GPU(function)
+    return spaces.GPU(duration=duration)(function)
 
-    return spaces.GPU(function)
+
+def gpu_seconds(variant, values: dict) -> int:
+    """How long to hold a GPU for one call with these input values: the variant's own
+    estimate (an optional ``gpu_seconds(values)`` method, for work that grows with its
+    inputs, such as Gatys style transfer's steps and size), else ZeroGPU's default."""
+    estimate = getattr(variant, "gpu_seconds", None)
+    if estimate is None:
+        return DEFAULT_GPU_SECONDS
+    return max(1, math.ceil(estimate(values)))

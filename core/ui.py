@@ -1,8 +1,8 @@
 """One Gradio tab per variant, built from the variant's declarations alone.
 
 Weights load on a tab's first use, not at start (a cold Space starts fast and makes no
-download until someone asks for an image). On ZeroGPU hardware the work runs under
-``spaces.GPU``; elsewhere that wrapper is the identity.
+download until someone asks for an image). On ZeroGPU hardware only the computation runs
+under ``spaces.GPU``, for as long as the inputs need; loading and downloads come before it.
 
 Uploads are taken as files and opened by ganzoo, which checks an image's size from its
 header before decoding it: Gradio's image component would decode any upload first.
@@ -20,7 +20,7 @@ from .devices import pick_device
 from .errors import UserError
 from .images import open_image
 from .registry import load_variant_model
-from .spaces import gpu
+from .spaces import gpu, gpu_seconds
 from .variant import Choice, ImageInput, Input, Seed, Slider
 from .weights import RANDOM_SOURCE, config_without_network, describe_default
 
@@ -113,12 +113,24 @@ def is_light(specs: list[Input]) -> bool:
 def make_action(variant_class, specs: list[Input], output_folder: str | Path, plugin: str | None = None):
     """The tab's main action: inputs in, (image path, weights line) out."""
 
-    @gpu
+    def compute(values: dict, progress=gr.Progress()):
+        model = MODELS.get(variant_class, plugin)  # loaded before the GPU is held (see action)
+        return model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **values)
+
+    def duration(values: dict, progress=None) -> int:
+        return gpu_seconds(MODELS.get(variant_class, plugin).variant, values)
+
+    on_gpu = gpu(compute, duration=duration)
+
     def action(*inputs, progress=gr.Progress()):
         try:
-            model = MODELS.get(variant_class, plugin)
-            values = {spec.name: read_value(spec, value) for spec, value in zip(specs, inputs)}
-            result = model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **values)
+            model = MODELS.get(variant_class, plugin)  # may download weights: not on the GPU's time
+            values = model.variant.check_inputs({spec.name: read_value(spec, value)
+                                                 for spec, value in zip(specs, inputs)})
+            prepare = getattr(model.variant, "prepare_inference", None)  # downloads it needs (VGG-19)
+            if prepare is not None:
+                prepare(model, values)
+            result = on_gpu(values, progress)
         except UserError as error:
             raise gr.Error(str(error)) from None
         image = result.grid() if len(result.images) > 1 else result.images[0]

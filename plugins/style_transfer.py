@@ -68,6 +68,13 @@ FEATURE_NETWORKS = ("vgg19", "tiny-random")
 # is the balance of PyTorch's fast-neural-style example (style 1e10 against content 1e5).
 STYLE_SCALE = 1e5
 GATYS_STYLE_WEIGHT = 10.0  # 1e6 against content 1: PyTorch's neural-style tutorial
+# How long a ZeroGPU call may hold the GPU (gpu_seconds). An L-BFGS step evaluates VGG-19
+# (forward, and backward to the image) 2.5 times on average (measured over 40 steps); one
+# evaluation is ~1.5 TFLOP per megapixel, ~0.03 s at the ~50 TFLOP/s an H200 sustains in
+# float32. Estimated from these counts with margin, not measured on a GPU.
+GPU_EVALUATIONS_PER_STEP = 3
+GPU_SECONDS_PER_MEGAPIXEL_EVALUATION = 0.03
+GPU_SECONDS_OVERHEAD = 20  # moving the networks to the GPU, CUDA's first kernels
 STYLE_ROLE = DataRole("style_image", "the style image: an image file (or a folder of images, whose "
                                      "styles are mixed)")
 CONTENT_ROLE = DataRole("data", "content photos to train on: a folder of images (COCO, or any photos)")
@@ -591,6 +598,23 @@ class StyleTransfer(Variant):
     def output_size(self, values):
         values = self.check_inputs(values)
         return content_image(values["content"], values["size"]).size
+
+    # ---- ZeroGPU (ganzoo.ui): what to fetch before the GPU is held, and for how long to hold it
+    def prepare_inference(self, model, values: dict) -> None:
+        """Load VGG-19 (a download on first use) onto the CPU before the GPU's timed call."""
+        if values.get("style_preset", GATYS) == GATYS:
+            self.feature_extractor("cpu", model.extras)
+
+    def gpu_seconds(self, values: dict) -> float:
+        """Seconds of GPU for these (checked) values: Gatys grows with steps x output pixels
+        (1000 steps at 1024 px needs ~115 s, over ZeroGPU's 60 s default); a preset is one pass."""
+        if values.get("style_preset", GATYS) != GATYS or values.get("content") is None:
+            return GPU_SECONDS_OVERHEAD
+        width, height = values["content"].size if hasattr(values["content"], "size") else (values["size"],) * 2
+        scale = min(1.0, values["size"] / max(width, height))
+        megapixels = width * height * scale * scale / 1e6
+        return GPU_SECONDS_OVERHEAD + (values["steps"] * GPU_EVALUATIONS_PER_STEP * megapixels
+                                       * GPU_SECONDS_PER_MEGAPIXEL_EVALUATION)
 
     def generate(self, model, progress: Progress = no_progress, content=None, style=None,
                  style_preset: str = GATYS, size: int = 512, steps: int = 300,

@@ -2,7 +2,9 @@
 registered variant's tab answers on /<variant name>."""
 
 import socket
+import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -175,3 +177,63 @@ def test_a_variant_whose_networks_fail_shows_its_tab_and_a_message_naming_the_pl
     with pytest.raises(gr.Error, match=r"variant 'broken_networks' from plugin 'broken-nets-plugin' could "
                                        r"not be loaded: RuntimeError: no kernels for this layer"):
         action(0, 4, progress=lambda *a, **k: None)
+
+
+# --------------------------------------------------------------------------- ZeroGPU
+
+
+class FakeSpaces(types.ModuleType):
+    """``spaces`` as ZeroGPU has it: GPU(fn) or GPU(duration=...)(fn); records each call's
+    duration and whether a call is running."""
+
+    def __init__(self):
+        super().__init__("spaces")
+        self.durations, self.seconds, self.inside = [], [], False
+
+    def GPU(self, function=None, duration=60):
+        def wrap(fn):
+            self.durations.append(duration)
+
+            def run(*args, **kwargs):
+                self.seconds.append(duration(*args, **kwargs) if callable(duration) else duration)
+                self.inside = True
+                try:
+                    return fn(*args, **kwargs)
+                finally:
+                    self.inside = False
+            return run
+        return wrap if function is None else wrap(function)
+
+
+def test_zerogpu_holds_the_gpu_as_long_as_the_inputs_need_and_downloads_before(monkeypatch, tiny_weights, tmp_path):
+    from ganzoo.plugins import style_transfer
+    from ganzoo.registry import get_variant
+    from ganzoo.weights import config_without_network
+
+    spaces = FakeSpaces()
+    monkeypatch.setitem(sys.modules, "spaces", spaces)
+    monkeypatch.setenv("GANZOO_WEIGHTS_STYLE_TRANSFER", str(tiny_weights["style_transfer"]))
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
+    loaded_inside = []  # for each load: weights, then VGG features (the downloads), on the GPU's time?
+    load_model, load_features = ui.load_variant_model, style_transfer.load_feature_extractor
+    monkeypatch.setattr(ui, "load_variant_model", lambda *a: (loaded_inside.append(spaces.inside), load_model(*a))[1])
+    monkeypatch.setattr(style_transfer, "load_feature_extractor",
+                        lambda config: (loaded_inside.append(spaces.inside), load_features(config))[1])
+
+    variant_class = get_variant("style_transfer")
+    specs = variant_class(config_without_network(variant_class)).inputs()
+    action = ui.make_action(variant_class, specs, tmp_path / "out")
+    photo = tmp_path / "photo.png"
+    testing.test_image(size=48).save(photo)
+    values = {"content": str(photo), "style": str(photo), "style_preset": style_transfer.GATYS, "size": 64,
+              "steps": 10, "style_weight": 10}
+    image, _ = action(*[values[spec.name] for spec in specs], progress=lambda *a, **k: None)
+    assert Image.open(image).size == (56, 48)  # 54x48, its sides made multiples of 4
+    assert loaded_inside == [False, False]
+    assert callable(spaces.durations[0]) and 20 <= spaces.seconds[0] < 60  # a short run asks for little
+
+    big = {**values, "content": Image.new("RGB", (1600, 1200)), "size": 1024, "steps": 1000}
+    assert spaces.durations[0](big, None) > 60  # ZeroGPU's default would stop it partway
+
+    dcgan = ui.make_action(get_variant("dcgan"), get_variant("dcgan")().inputs(), tmp_path / "out")
+    assert dcgan is not None and spaces.durations[-1](dict(seed=0, n=4), None) == 60
