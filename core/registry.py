@@ -67,8 +67,8 @@ class Conflict:
 
     def __str__(self) -> str:
         who = " and ".join(repr(p) for p in self.plugins)
-        outcome = (f"the built-in {self.kept!r} is kept and the others are skipped" if self.kept
-                   else "none of them is used")
+        skipped = ", ".join(repr(p) for p in self.plugins if p != self.kept)
+        outcome = f"the built-in {self.kept!r} is used and {skipped} skipped" if self.kept else "none of them is used"
         return (f"{len(self.plugins)} plugins register a variant named {self.name!r}: {who}; {outcome}. "
                 f"Uninstall one of them, or rename the variant in one plugin.")
 
@@ -153,7 +153,7 @@ def collect_variants(pm: pluggy.PluginManager | None = None,
         conflict = Conflict(name, tuple(r.plugin for r in registrations), builtin and builtin.plugin)
         if _raise_plugin_errors():
             raise DuplicateVariantError(str(conflict))
-        warnings.warn(f"ganzoo: {conflict}", PluginWarning, stacklevel=2)
+        warnings.warn(str(conflict), PluginWarning, stacklevel=2)
         if conflicts is not None:
             conflicts.append(conflict)
         if builtin is not None:

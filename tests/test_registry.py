@@ -137,7 +137,7 @@ def test_a_third_party_that_reuses_a_builtin_name_is_skipped_and_the_rest_works(
     installed_plugin("ganzoo_test_dupe", CLAIMS_DCGAN, entry_name="dupe")
     found = []
     with pytest.warns(PluginWarning, match=r"'dcgan': 'ganzoo.plugins.dcgan' and 'dupe'; the built-in "
-                                           r"'ganzoo.plugins.dcgan' is kept"):
+                                           r"'ganzoo.plugins.dcgan' is used and 'dupe' skipped\. Uninstall one"):
         variants = collect_variants(get_plugin_manager(), conflicts=found)
     assert variants["dcgan"].plugin == "ganzoo.plugins.dcgan" and variants["dcgan"].variant.title == "DCGAN"
     assert variants["mine"].plugin == "dupe" and "wgan_gp" in variants  # everything else works
