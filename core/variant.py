@@ -181,6 +181,9 @@ class Variant:
     inference_networks: ClassVar[tuple[str, ...]] = ("generator",)
     data_roles: ClassVar[tuple[DataRole, ...]] = (DATA,)
     default_batch_size: ClassVar[int] = 64  # the paper's, where it fits a CPU; --batch-size overrides
+    # The networks whose input images --diffaugment augments (ganzoo.augment); None: every network
+    # whose name starts with "discriminator". () where no discriminator judges plain images (BEGAN).
+    augmented_networks: ClassVar[tuple[str, ...] | None] = None
     # Inference that optimises (style transfer) needs autograd; all others run in inference mode.
     inference_needs_grad: ClassVar[bool] = False
     # Hub repo (id or id@revision) of the published default weights, tried before the bundled ones.
