@@ -119,20 +119,30 @@ def augmented_network_names(variant, nets: dict) -> tuple[str, ...]:
     return tuple(declared)
 
 
+def setup_diffaugment(variant, nets: dict[str, nn.Module], policy: str) -> list:
+    """What training calls once the networks are built: ``policy`` on the variant's augmented
+    networks (none for an empty policy). A variant with none is refused, saying why."""
+    if not parse_policy(policy):
+        return []
+    names = augmented_network_names(variant, nets)
+    if not names and type(variant).augmented_networks is None:
+        raise UserError(f"{variant.name} has no discriminator for --diffaugment to augment (it builds "
+                        f"{', '.join(nets)}; DiffAugment applies to networks named discriminator*, or to those "
+                        f"a variant lists in augmented_networks). Train it without --diffaugment.")
+    if not names:
+        raise UserError(f"{variant.name} does not take --diffaugment: it sets augmented_networks = (), as a variant "
+                        f"does whose discriminator does not judge plain images. BEGAN's, for one, is an "
+                        f"auto-encoder whose reconstruction is compared with its own input: augmenting that input "
+                        f"would change what it learns to reconstruct, not only what it sees. Train it without "
+                        f"--diffaugment.")
+    return install_diffaugment(nets, policy, names)
+
+
 def install_diffaugment(nets: dict[str, nn.Module], policy: str, names) -> list:
     """Augment the first input of each network in ``names`` with ``policy`` whenever it runs in
-    training mode. Returns the hooks' handles (``handle.remove()`` undoes it). An empty policy
-    installs nothing; a policy with no network to apply it to is refused."""
+    training mode. Returns the hooks' handles (``handle.remove()`` undoes it); an empty policy
+    or no names install nothing."""
     functions = parse_policy(policy)
-    if not functions:
-        return []
-    names = tuple(names)
-    if not names:
-        raise UserError("DiffAugment augments the images a discriminator judges, and this variant has no network "
-                        "whose input can be augmented so (it sets augmented_networks = ()): BEGAN's discriminator, "
-                        "for one, is an auto-encoder whose reconstruction is compared with its own input, so an "
-                        "augmented input would change what it learns, not only what it sees. Train it without "
-                        "--diffaugment.")
     missing = [name for name in names if name not in nets]
     if missing:
         raise ValueError(f"augmented_networks names {missing}, which build_networks does not build "
@@ -147,4 +157,4 @@ def install_diffaugment(nets: dict[str, nn.Module], policy: str, names) -> list:
                              f"not {getattr(images, 'shape', type(images).__name__)}")
         return (diff_augment(images, functions), *args[1:])
 
-    return [nets[name].register_forward_pre_hook(hook) for name in names]
+    return [nets[name].register_forward_pre_hook(hook) for name in names] if functions else []

@@ -221,6 +221,10 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--ema-decay", type=float, default=None,
                        help="publish an exponential moving average of the generator's weights, which "
                             "draws cleaner images (0.999 is usual; default 0: off)")
+    train.add_argument("--diffaugment", metavar="POLICY", default=None,
+                       help="augment every image the discriminator sees, real and generated, with gradients "
+                            "(DiffAugment, for small datasets): color, translation, cutout, comma-separated; "
+                            "color,translation,cutout is the paper's choice for a few thousand images (default: off)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     if variant_class is not None:
         for role in variant_class.data_roles:
@@ -302,7 +306,7 @@ def cmd_train(args) -> int:
     sources = {k.removeprefix("data__"): v for k, v in vars(args).items() if k.startswith("data__") and v}
     settings_given = {k: getattr(args, k) for k in ("steps", "epochs", "batch_size", "seed", "device",
                                                    "sample_every", "checkpoint_every", "eval_every", "eval_samples",
-                                                   "diversity_every", "ema_decay")
+                                                   "diversity_every", "ema_decay", "diffaugment")
                       if getattr(args, k) is not None}
     if args.resume and args.init_from:
         raise TrainingError("--resume continues the run in --out; --init-from starts a new one from another run: "

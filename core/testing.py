@@ -75,10 +75,10 @@ def input_values(variant) -> dict:
     return values
 
 
-def tiny_context(variant_class, tmp_path: Path):
+def tiny_context(variant_class, tmp_path: Path, **settings):
     """A training context of the variant's tiny config on small random image folders."""
     variant = variant_class(variant_class.tiny_config())
-    ctx, _ = setup_training(variant, tiny_sources(variant, tmp_path), tiny_settings())
+    ctx, _ = setup_training(variant, tiny_sources(variant, tmp_path), tiny_settings(**settings))
     return ctx
 
 
@@ -178,7 +178,10 @@ def check_declares_contract(variant_class, tmp_path):
 
 def check_training_changes_every_parameter(variant_class, tmp_path):
     """A few training steps give finite losses and move every trainable parameter."""
-    ctx = tiny_context(variant_class, tmp_path)
+    _check_two_steps_train_everything(tiny_context(variant_class, tmp_path), tmp_path)
+
+
+def _check_two_steps_train_everything(ctx, tmp_path):
     variant = ctx.variant
     before = {f"{n}.{k}": p.detach().clone() for n, net in ctx.nets.items()
               for k, p in net.named_parameters() if p.requires_grad}
@@ -252,6 +255,19 @@ def check_resume_is_exact_with_evaluation(variant_class, tmp_path):
     assert not differences, f"with --eval-every, a resumed run differs in: {differences[:8]}"
 
 
+def check_diffaugment_trains_and_resumes_exactly(variant_class, tmp_path):
+    """With --diffaugment color,translation,cutout, for variants that augment a network
+    (``augmented_networks``): two steps still move every parameter, and a resumed run is exact."""
+    from .augment import FULL_POLICY, augmented_network_names
+
+    variant = variant_class(variant_class.tiny_config())
+    if not augmented_network_names(variant, variant.build_networks()):
+        return  # --diffaugment is refused for it
+    _check_two_steps_train_everything(tiny_context(variant_class, tmp_path, diffaugment=FULL_POLICY), tmp_path)
+    differences = resume_differences(variant_class, Path(tmp_path) / "resume", diffaugment=FULL_POLICY)
+    assert not differences, f"with --diffaugment, a resumed run differs in: {differences[:8]}"
+
+
 CHECKS = (
     check_declares_contract,
     check_training_changes_every_parameter,
@@ -261,6 +277,7 @@ CHECKS = (
     check_resume_is_exact,
     check_resume_is_exact_with_ema,
     check_resume_is_exact_with_evaluation,
+    check_diffaugment_trains_and_resumes_exactly,
 )
 
 

@@ -40,6 +40,7 @@ from typing import Callable
 import torch
 
 from . import __version__
+from .augment import setup_diffaugment
 from .averaging import WeightAverage
 from .data import BatchStream
 from .devices import autocast, pick_device, uses_channels_last
@@ -72,6 +73,7 @@ class TrainSettings:
     eval_samples: int = 2000
     diversity_every: int = 50  # log the preview images' diversity (mode collapse watch) every N steps; 0: off
     ema_decay: float = 0.0  # publish an exponential moving average of the inference networks (0.999); 0: off
+    diffaugment: str = ""  # DiffAugment policy for the discriminators' inputs ("color,translation,cutout"); "": off
 
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:
@@ -330,6 +332,7 @@ def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSet
         if channels_last:
             net.to(memory_format=torch.channels_last)
         net.train()
+    setup_diffaugment(variant, nets, settings.diffaugment)  # hooks: no new parameters, no RNG drawn here
     optimizers = variant.build_optimizers(nets)
     ctx = TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state())
     if settings.ema_decay:

@@ -1,6 +1,8 @@
 """DiffAugment (ganzoo.augment): each transformation does what it says, with gradients, from
 the global RNG, and the hooks augment only the named networks, only in training mode."""
 
+import json
+
 import pytest
 import torch
 from ganzoo.augment import (
@@ -12,6 +14,7 @@ from ganzoo.augment import (
     diff_augment,
     install_diffaugment,
     parse_policy,
+    setup_diffaugment,
     saturation,
     translation,
 )
@@ -132,14 +135,50 @@ def test_the_generator_learns_through_the_augmentation():
     assert generator.weight.grad.abs().sum() > 0
 
 
-def test_networks_augmented_by_default_and_began_s_refusal():
+def test_networks_augmented_by_default_and_the_refusals():
     dcgan = get_variant("dcgan")(get_variant("dcgan").tiny_config())
     assert augmented_network_names(dcgan, dcgan.build_networks()) == ("discriminator",)
     cyclegan = get_variant("cyclegan")(get_variant("cyclegan").tiny_config())
-    assert augmented_network_names(cyclegan, cyclegan.build_networks()) == ("discriminator_a", "discriminator_b")
+    nets = cyclegan.build_networks()
+    assert augmented_network_names(cyclegan, nets) == ("discriminator_a", "discriminator_b")
+    assert len(setup_diffaugment(cyclegan, nets, "cutout")) == 2
     began = get_variant("began")(get_variant("began").tiny_config())
     nets = began.build_networks()
     assert augmented_network_names(began, nets) == ()
     with pytest.raises(UserError, match="auto-encoder whose reconstruction is compared with its own input"):
-        install_diffaugment(nets, "translation", ())
-    assert install_diffaugment(nets, "", ()) == []  # no policy: nothing to refuse
+        setup_diffaugment(began, nets, "translation")
+    assert setup_diffaugment(began, nets, "") == []  # no policy: nothing to refuse
+    style = get_variant("style_transfer")  # without its optional discriminator
+    with pytest.raises(UserError, match="has no discriminator for --diffaugment to augment"):
+        setup_diffaugment(style(style.Config()), style(style.Config()).build_networks(), FULL_POLICY)
+
+
+# ---- wiring: ganzoo train --diffaugment
+
+TINY = ["--image-size", "16", "--width", "4", "--latent-dim", "8", "--batch-size", "4", "--quiet"]
+
+
+def test_train_diffaugment_is_recorded_changes_training_and_is_refused_where_it_does_not_apply(tmp_path, capsys):
+    from ganzoo.cli import main
+    from ganzoo.testing import make_image_folder
+    from safetensors.torch import load_file
+
+    data = str(make_image_folder(tmp_path / "data", size=16, channels=1))
+
+    def train(out, *flags):
+        return main(["train", "dcgan", "--data", data, "--out", str(tmp_path / out), "--steps", "2", *TINY, *flags])
+
+    assert train("plain") == 0 and train("augmented", "--diffaugment", FULL_POLICY) == 0
+    info = json.loads((tmp_path / "augmented" / "run.json").read_text())
+    assert info["settings"]["diffaugment"] == FULL_POLICY
+    assert json.loads((tmp_path / "plain" / "run.json").read_text())["settings"]["diffaugment"] == ""
+    plain, augmented = (load_file(tmp_path / run / "model.safetensors") for run in ("plain", "augmented"))
+    assert any(not torch.equal(plain[key], augmented[key]) for key in plain)  # the generator learnt otherwise
+    assert main(["train", "dcgan", "--out", str(tmp_path / "augmented"), "--resume", "--steps", "3", "--quiet"]) == 0
+    capsys.readouterr()
+
+    assert train("typo", "--diffaugment", "color,rotation") == 2
+    assert "unknown DiffAugment policy 'rotation'; known: color, translation, cutout" in capsys.readouterr().err
+    assert main(["train", "began", "--data", data, "--out", str(tmp_path / "began"), "--steps", "1",
+                 "--image-size", "16", "--width", "4", "--quiet", "--diffaugment", "cutout"]) == 2
+    assert "auto-encoder whose reconstruction is compared with its own input" in capsys.readouterr().err
