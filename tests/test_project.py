@@ -32,7 +32,8 @@ def test_requirements_txt_matches_pyproject():
 
 def test_readme_is_a_valid_gradio_space():
     front = _front_matter()
-    for line in ("sdk: gradio", "app_file: app.py", 'python_version: "3.12"', "models:"):
+    for line in ("sdk: gradio", "app_file: app.py", 'python_version: "3.12"', "models:",
+                 "preload_from_hub:\n  - timm/vgg19.tv_in1k model.safetensors"):
         assert line in front, line
 
 
