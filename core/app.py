@@ -16,7 +16,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 import gradio as gr  # noqa: E402
 
 from .registry import registry  # noqa: E402
-from .ui import build_tab, header_markdown  # noqa: E402
+from .ui import build_tab, header_markdown, model_picker_update  # noqa: E402
 
 
 # Events waiting in the queue beyond this are refused with "queue is full", not kept
@@ -31,11 +31,27 @@ def build_app(variants=None) -> gr.Blocks:
     variants = registry() if variants is None else variants
     with gr.Blocks(title="ganzoo", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(header_markdown(len(variants)))
+        pickers = {}  # variant class -> its tab's model picker
         with gr.Tabs():
             for name, registration in variants.items():
-                with gr.Tab(registration.variant.title, id=name):
-                    build_tab(registration.variant, registration.plugin)
+                with gr.Tab(registration.variant.title, id=name) as tab:
+                    picker = build_tab(registration.variant, registration.plugin)
+                if picker is not None:  # opening a tab, or the page, lists runs trained meanwhile
+                    pickers[registration.variant] = picker
+                    tab.select(_refresher([registration.variant]), inputs=picker, outputs=picker,
+                               api_visibility="private", queue=False)
+        if pickers:
+            demo.load(_refresher(list(pickers)), inputs=list(pickers.values()), outputs=list(pickers.values()),
+                      api_visibility="private", queue=False)
     return demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=1)
+
+
+def _refresher(variant_classes: list):
+    """Each picker's choices as they are now, keeping its value where it is still offered."""
+    def refresh(*chosen):
+        updates = [model_picker_update(cls, value) for cls, value in zip(variant_classes, chosen)]
+        return updates[0] if len(updates) == 1 else updates
+    return refresh
 
 
 def launch(demo: gr.Blocks, **options):

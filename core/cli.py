@@ -233,8 +233,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
     sample = commands.add_parser("sample", help="generate images with a variant")
     sample.add_argument("variant", metavar="VARIANT", help=variant_help)
-    sample.add_argument("--weights", help="a run or weights folder, or a Hub repo id[@revision] "
-                                          "(default: the variant's default weights)")
+    sample.add_argument("--weights", help="a run or weights folder, one of the variant's models by name "
+                                          "(`ganzoo list`; 'MNIST digits' or mnist-digits), or a Hub repo "
+                                          "id[@revision], tried in that order (default: the variant's default weights)")
     sample.add_argument("-o", "--output", type=Path, help="write one image grid here (default grid.png)")
     sample.add_argument("--out-dir", type=Path, help="write each image as its own PNG here instead "
                                                      "(one sub-folder per class when images have labels)")
@@ -289,9 +290,12 @@ def cmd_list(args) -> None:
     from .registry import registry
     from .weights import describe_default
 
-    rows = [(name, reg.variant.title, reg.plugin, describe_default(reg.variant)) for name, reg in registry().items()]
-    header = ("NAME", "TITLE", "PLUGIN", "DEFAULT WEIGHTS")
-    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(4)]
+    from .models import models_of
+
+    rows = [(name, reg.variant.title, reg.plugin, describe_default(reg.variant),
+             ", ".join(f'"{model}"' for model in models_of(reg.variant)) or "-") for name, reg in registry().items()]
+    header = ("NAME", "TITLE", "PLUGIN", "DEFAULT WEIGHTS", "MODELS (--weights NAME)")
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
 

@@ -6,6 +6,11 @@ under ``spaces.GPU``, for as long as the inputs need; loading and downloads come
 
 Uploads are taken as files and opened by ganzoo, which checks an image's size from its
 header before decoding it: Gradio's image component would decode any upload first.
+
+Each tab has a model picker: the variant's named models (``ganzoo.models``: those shipped
+with it, and runs trained in the Train tab), headed by "default" where an explicit choice
+(``GANZOO_WEIGHTS_<VARIANT>``) or a Hub repo would answer first. The API endpoint takes the
+model as its last input, which may be left out.
 """
 
 from __future__ import annotations
@@ -19,35 +24,63 @@ import gradio as gr
 from .devices import pick_device
 from .errors import UserError
 from .images import open_image
+from .models import find_model, models_of
 from .registry import load_variant_model
 from .spaces import gpu, gpu_seconds
 from .variant import Choice, ImageInput, Input, Seed, Slider
-from .weights import RANDOM_SOURCE, config_without_network, describe_default
+from .weights import RANDOM_SOURCE, config_without_network, describe_default, explicit_choice
 
 # Events of a tab whose work is one small forward pass (noise in, images out) run this many
 # at once; tabs that take an image (CycleGAN, style transfer) run one at a time.
 LIGHT_CONCURRENCY = 4
+# The picker's value for "the weights the variant would load when given no choice".
+DEFAULT_MODEL = "default"
 
 
 class ModelCache:
-    """Loads each variant's model once, on first use; later calls reuse it. Each variant has
-    its own lock: a slow load on one tab never holds up another."""
+    """Loads each (variant, model) once, on first use; later calls reuse it. Each variant has
+    its own lock: a slow load on one tab never holds up another. A named model whose folder
+    is written again (a run trained further in the Train tab) is loaded again."""
 
     def __init__(self):
-        self._models: dict = {}
+        self._models: dict = {}  # (variant, model) -> (stamp, loaded model)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_lock = threading.Lock()
 
-    def get(self, variant_class, plugin: str | None = None):
+    def get(self, variant_class, plugin: str | None = None, model: str = DEFAULT_MODEL):
         name = variant_class.name
-        if name in self._models:
-            return self._models[name]
+        named = None if model == DEFAULT_MODEL else find_model(variant_class, model)
+        if model != DEFAULT_MODEL and named is None:
+            raise UserError(f"{name} has no model {model!r}; choose one of "
+                            f"{', '.join(repr(m) for m in models_of(variant_class)) or 'none'}")
+        key, stamp = (name, model), named.stamp() if named else None
+        cached = self._models.get(key)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
         with self._locks_lock:
             lock = self._locks.setdefault(name, threading.Lock())
         with lock:
-            if name not in self._models:
-                self._models[name] = load_variant_model(variant_class, None, pick_device("auto"), plugin)
-            return self._models[name]
+            cached = self._models.get(key)
+            if cached is None or cached[0] != stamp:
+                loaded = load_variant_model(variant_class, named, pick_device("auto"), plugin)
+                self._models[key] = cached = (stamp, loaded)
+            return cached[1]
+
+
+def model_choices(variant_class) -> list[tuple[str, str]]:
+    """The picker's (label, value) pairs: the variant's models by name, after a "default" entry
+    where the default is not one of them (an explicit choice, a Hub repo, or none at all)."""
+    choices = [(name, name) for name in models_of(variant_class)]
+    if explicit_choice(variant_class) or variant_class.default_repo or not choices:
+        choices.insert(0, (f"default: {describe_default(variant_class)}", DEFAULT_MODEL))
+    return choices
+
+
+def model_picker_update(variant_class, chosen: str | None = None):
+    """The picker with today's models (runs trained since the page loaded), keeping ``chosen``."""
+    choices = model_choices(variant_class)
+    values = [value for _, value in choices]
+    return gr.update(choices=choices, value=chosen if chosen in values else values[0])
 
 
 MODELS = ModelCache()
@@ -84,7 +117,9 @@ def read_value(spec: Input, value):
     return value
 
 
-def weights_line(model=None, variant_class=None) -> str:
+def weights_line(model=None, variant_class=None, chosen: str = DEFAULT_MODEL) -> str:
+    if model is None and chosen != DEFAULT_MODEL:
+        return f'**Weights:** model "{chosen}", loaded on first use.'
     if model is None:
         return f"**Weights:** loaded on first use ({describe_default(variant_class)})."
     if model.is_random and model.variant.untrained_mode:
@@ -111,26 +146,28 @@ def is_light(specs: list[Input]) -> bool:
 
 
 def make_action(variant_class, specs: list[Input], output_folder: str | Path, plugin: str | None = None):
-    """The tab's main action: inputs in, (image path, weights line) out."""
+    """The tab's main action: inputs, then optionally the model's name, in; (image path,
+    weights line) out."""
 
-    def compute(values: dict, progress=gr.Progress()):
-        model = MODELS.get(variant_class, plugin)  # loaded before the GPU is held (see action)
+    def compute(values: dict, progress=gr.Progress(), chosen: str = DEFAULT_MODEL):
+        model = MODELS.get(variant_class, plugin, chosen)  # loaded before the GPU is held (see action)
         return model.generate(progress=lambda fraction, text="": progress(fraction, desc=text), **values)
 
-    def duration(values: dict, progress=None) -> int:
-        return gpu_seconds(MODELS.get(variant_class, plugin).variant, values)
+    def duration(values: dict, progress=None, chosen: str = DEFAULT_MODEL) -> int:
+        return gpu_seconds(MODELS.get(variant_class, plugin, chosen).variant, values)
 
     on_gpu = gpu(compute, duration=duration)
 
     def action(*inputs, progress=gr.Progress()):
+        chosen = inputs[len(specs)] if len(inputs) > len(specs) and inputs[len(specs)] else DEFAULT_MODEL
         try:
-            model = MODELS.get(variant_class, plugin)  # may download weights: not on the GPU's time
+            model = MODELS.get(variant_class, plugin, chosen)  # may download weights: not on the GPU's time
             values = model.variant.check_inputs({spec.name: read_value(spec, value)
                                                  for spec, value in zip(specs, inputs)})
             prepare = getattr(model.variant, "prepare_inference", None)  # downloads it needs (VGG-19)
             if prepare is not None:
                 prepare(model, values)
-            result = on_gpu(values, progress)
+            result = on_gpu(values, progress, chosen)
         except UserError as error:
             raise gr.Error(str(error)) from None
         image = result.grid() if len(result.images) > 1 else result.images[0]
@@ -140,9 +177,10 @@ def make_action(variant_class, specs: list[Input], output_folder: str | Path, pl
     return action
 
 
-def build_tab(variant_class, plugin: str = "") -> None:
-    """The contents of one variant's tab (call inside ``gr.Tab``). Should the plugin's code
-    fail here, the tab says so, naming the plugin, and the other tabs are unaffected."""
+def build_tab(variant_class, plugin: str = ""):
+    """The contents of one variant's tab (call inside ``gr.Tab``); returns its model picker, or
+    None. Should the plugin's code fail here, the tab says so, naming the plugin, and the
+    other tabs are unaffected."""
     try:
         variant = variant_class(config_without_network(variant_class))
         intro = f"### {variant_class.title}\n\n{variant_class.description}\n\n*Paper:* {variant_class.paper}"
@@ -150,18 +188,25 @@ def build_tab(variant_class, plugin: str = "") -> None:
         gr.Markdown(intro)
         with gr.Row():
             with gr.Column(scale=1):
+                choices = model_choices(variant_class)
+                # Custom values: runs trained after the page loaded; the action checks the name.
+                picker = gr.Dropdown(choices, value=choices[0][1], label="Model", allow_custom_value=True,
+                                     info="The variant's models; runs trained in the Train tab join them.")
                 components = [component_for(spec) for spec in specs]
                 button = gr.Button("Generate", variant="primary")
             with gr.Column(scale=2):
                 output = gr.Image(type="filepath", label="Result", format="png")
-                source = gr.Markdown(weights_line(variant_class=variant_class))
+                source = gr.Markdown(weights_line(variant_class=variant_class, chosen=choices[0][1]))
     except Exception as error:
         gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
                     f"build its tab: {type(error).__name__}: {error}. Update or uninstall the plugin.")
-        return
-    button.click(make_action(variant_class, specs, output.GRADIO_CACHE, plugin), inputs=components,
+        return None
+    button.click(make_action(variant_class, specs, output.GRADIO_CACHE, plugin), inputs=[*components, picker],
                  outputs=[output, source], api_name=variant_class.name,
                  concurrency_limit=LIGHT_CONCURRENCY if is_light(specs) else 1)
+    picker.change(lambda chosen: weights_line(variant_class=variant_class, chosen=chosen or DEFAULT_MODEL),
+                  inputs=picker, outputs=source, api_visibility="private", queue=False)
+    return picker
 
 
 def header_markdown(count: int) -> str:

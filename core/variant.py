@@ -197,6 +197,11 @@ class Variant:
     # ``importlib.resources.files(__package__) / "weights"``. Tried after ``default_repo``;
     # declared by each class itself (see ``bundled_weights``).
     bundled: ClassVar[Path | None] = None
+    # Named models shipped with the plugin, display name -> weights folder, shown in the tab's
+    # model picker and taken by --weights NAME: ``{"MNIST digits": bundled, "Emoji": files(...) /
+    # "weights" / "emoji"}``. ``bundled`` stays the default; without it, the first model is.
+    # Declared by each class itself, as ``bundled`` (see ``bundled_models``).
+    models: ClassVar[dict[str, Path] | None] = None
 
     def __init__(self, config=None):
         self.config = config if config is not None else self.Config()
@@ -213,7 +218,19 @@ class Variant:
         the class's own ``bundled`` attribute; None when it ships none. A subclass does not
         inherit its parent's weights: they were trained for the parent's networks."""
         folder = cls.__dict__.get("bundled")
-        return None if folder is None else Path(str(folder))
+        if folder is None:
+            return next(iter(cls.bundled_models().values()), None)
+        return Path(str(folder))
+
+    @classmethod
+    def bundled_models(cls) -> dict[str, Path]:
+        """The named models shipped with the plugin (display name -> folder): the class's own
+        ``models``, else its ``bundled`` folder named "bundled", else none."""
+        models = cls.__dict__.get("models")
+        if models:
+            return {str(name): Path(str(folder)) for name, folder in models.items()}
+        folder = cls.__dict__.get("bundled")
+        return {} if folder is None else {"bundled": Path(str(folder))}
 
     # ---- networks and training (required) -----------------------------------------------
     def build_networks(self) -> dict:

@@ -5,9 +5,9 @@ config field needed to rebuild the networks) and ``model.safetensors`` (the infe
 networks' tensors, keys prefixed by network name: ``generator.net.0.weight``).
 
 Which weights, the same in the app and the CLI:
-  1. an explicit choice: ``--weights`` or ``GANZOO_WEIGHTS_<VARIANT>`` (a folder or a Hub
-     repo id[@revision]; ``parse_spec`` tells which); failing to load it is an error, never
-     a silent fallback;
+  1. an explicit choice: ``--weights`` or ``GANZOO_WEIGHTS_<VARIANT>`` (a folder, one of the
+     variant's named models, or a Hub repo id[@revision]; ``parse_spec`` tells which); failing
+     to load it is an error, never a silent fallback;
   2. the variant's Hub repo (``default_repo``), when the Hub can be reached;
   3. the weights bundled with the plugin;
   4. untrained random weights, said loudly.
@@ -27,6 +27,7 @@ import torch
 from . import __version__
 from .errors import UserError
 from .files import atomic_write_bytes, atomic_write_text
+from .models import BUNDLED_ORIGIN, NamedModel, default_model, find_model, models_of
 from .variant import Model, Variant
 
 CONFIG_FILE = "config.json"
@@ -186,14 +187,16 @@ def random_model(variant_class: type, device: torch.device | str = "cpu", config
 # --------------------------------------------------------------------------- choosing
 
 
-def parse_spec(spec: str) -> tuple[str, str | None] | Path:
-    """A weights spec is a local folder, or a Hub repo id with an optional @revision.
+def parse_spec(spec: str, variant_class: type | None = None) -> tuple[str, str | None] | Path | NamedModel:
+    """A weights spec is a local folder, one of the variant's named models, or a Hub repo id
+    with an optional @revision, tried in that order.
 
     ``hf://user/name[@revision]`` is always a Hub repo. A spec is a local path when it starts
     with ``./``, ``../``, ``/`` or ``~`` (or is ``.`` or ``..``), when it exists, or when its
     first segment is an existing folder here (``runs/typo`` with a ``runs/`` folder): such a
-    path that is missing fails at once, never becoming a Hub request. Anything else of the
-    form ``user/name[@revision]`` is a Hub repo id."""
+    path that is missing fails at once, never becoming a Hub request. Next, a name of one of
+    ``variant_class``'s models (``ganzoo.models``: exact, or its slug, ``mnist-digits``).
+    Anything else of the form ``user/name[@revision]`` is a Hub repo id."""
     if spec.startswith(HUB_PREFIX):
         return _repo_id(spec.removeprefix(HUB_PREFIX), spec)
     path = Path(os.path.expanduser(spec))  # unchanged for an unknown ~user, where Path's raises
@@ -204,21 +207,31 @@ def parse_spec(spec: str) -> tuple[str, str | None] | Path:
         hub = "hf://user/name" if explicit else f"hf://{spec}"
         raise WeightsError(f"no such folder: {path}. Check the path (a relative one starts from the "
                            f"current folder, {Path.cwd()}); for a Hub repo, write {hub}")
-    return _repo_id(spec, spec)
+    named = find_model(variant_class, spec) if variant_class is not None else None
+    if named is not None:
+        return named
+    return _repo_id(spec, spec, variant_class)
 
 
-def _repo_id(text: str, spec: str) -> tuple[str, str | None]:
+def _repo_id(text: str, spec: str, variant_class: type | None = None) -> tuple[str, str | None]:
     repo_id, _, revision = text.partition("@")
     if REPO_ID.match(repo_id):
         return repo_id, revision or None
-    raise WeightsError(f"{spec!r} is neither an existing folder nor a Hub repo id like 'user/name', "
+    if variant_class is None:
+        raise WeightsError(f"{spec!r} is neither an existing folder nor a Hub repo id like 'user/name', "
+                           f"'user/name@revision' or 'hf://user/name'")
+    names = ", ".join(f'"{name}"' for name in models_of(variant_class)) or "none"
+    raise WeightsError(f"{spec!r} is neither an existing folder, nor a model of {variant_class.name} "
+                       f"({names}; `ganzoo list` shows them), nor a Hub repo id like 'user/name', "
                        f"'user/name@revision' or 'hf://user/name'")
 
 
-def load_spec(spec: str, variant_class: type | None, device) -> Model:
-    parsed = parse_spec(spec)
+def load_spec(spec: str | NamedModel, variant_class: type | None, device) -> Model:
+    parsed = spec if isinstance(spec, NamedModel) else parse_spec(spec, variant_class)
     if isinstance(parsed, Path):
         return load_folder(parsed, device, variant_class)
+    if isinstance(parsed, NamedModel):
+        return load_folder(parsed.folder, device, variant_class, source=parsed.source)
     from .hub import download_weights
 
     repo_id, revision = parsed
@@ -237,7 +250,7 @@ def explicit_choice(variant_class: type) -> str | None:
     return os.environ.get(env) or None
 
 
-def load_model(variant_class: type, weights: str | None = None, device="cpu") -> Model:
+def load_model(variant_class: type, weights: str | NamedModel | None = None, device="cpu") -> Model:
     """Resolve and load a variant's weights in the documented order (see module doc)."""
     explicit = weights or explicit_choice(variant_class)
     if explicit:
@@ -256,7 +269,8 @@ def load_model(variant_class: type, weights: str | None = None, device="cpu") ->
             notes.append("the Hub is offline")
     bundled = variant_class.bundled_weights()
     if bundled is not None and (Path(bundled) / CONFIG_FILE).exists():
-        model = load_folder(bundled, device, variant_class, source="weights bundled with ganzoo")
+        named = default_model(variant_class)
+        model = load_folder(bundled, device, variant_class, source=named.source if named else BUNDLED_ORIGIN)
         if notes:
             model.source += f" ({'; '.join(notes)})"
         return model
@@ -280,7 +294,8 @@ def describe_default(variant_class: type) -> str:
         choices.append(f"Hub {variant_class.default_repo}")
     bundled = variant_class.bundled_weights()
     if bundled is not None and (Path(bundled) / CONFIG_FILE).exists():
-        choices.append("bundled")
+        named = default_model(variant_class)
+        choices.append(f'bundled "{named.name}"' if named else "bundled")
     if choices:
         return ", then ".join(choices)
     if variant_class.untrained_mode:
@@ -296,11 +311,13 @@ def config_without_network(variant_class: type, weights: str | None = None):
     candidates = []
     if spec:
         try:
-            parsed = parse_spec(spec)
+            parsed = parse_spec(spec, variant_class)
         except WeightsError:
             parsed = None
         if isinstance(parsed, Path):
             candidates.append(parsed)
+        elif isinstance(parsed, NamedModel):
+            candidates.append(parsed.folder)
         elif parsed is not None:
             candidates.append(_cached_folder(*parsed))
     if variant_class.bundled_weights() is not None:

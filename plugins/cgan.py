@@ -89,6 +89,7 @@ class CGAN(Variant):
                    "show what the noise keeps (slant, thickness) while the label changes.")
     Config = CGANConfig
     bundled = files(__package__) / "weights" / "cgan"
+    models = {"MNIST digits": bundled}
 
     @classmethod
     def tiny_config(cls):

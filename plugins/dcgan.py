@@ -33,6 +33,7 @@ class DCGAN(NoiseToImage):
                    "LeakyReLU in the discriminator, Adam 2e-4 with beta1 0.5.")
     Config = DCGANConfig
     bundled = files(__package__) / "weights" / "dcgan"
+    models = {"MNIST digits": bundled}
 
     @classmethod
     def tiny_config(cls):

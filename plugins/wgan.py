@@ -59,6 +59,7 @@ class WGAN(NoiseToImage):
                    "discriminator's.")
     Config = WGANConfig
     bundled = files(__package__) / "weights" / "wgan"
+    models = {"MNIST digits": bundled}
 
     @classmethod
     def tiny_config(cls):
