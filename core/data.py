@@ -322,15 +322,28 @@ class BatchStream:
 
     The order of epoch e depends only on (seed, e), so a resumed run sees exactly the
     batches an uninterrupted one would have.
+
+    In a data-parallel run of ``world_size`` processes, ``batch_size`` is the global batch and
+    each process takes its share of it, as ``DistributedSampler`` shares out an epoch: process
+    ``rank`` takes every ``world_size``-th image of the batch from its ``rank``-th. The
+    processes' shares of a step together are the batch one process would take, and (epoch,
+    position) count in whole batches, the same on every process. A set with fewer images than
+    processes (a style image) is served whole to each.
     """
 
-    def __init__(self, images: ImageSet, batch_size: int, seed: int, device, channels_last: bool = False):
+    def __init__(self, images: ImageSet, batch_size: int, seed: int, device, channels_last: bool = False,
+                 rank: int = 0, world_size: int = 1):
         if len(images) == 0:
             raise DataError(f"dataset {images.source} is empty")
         self.data = images
         self.batch_size = min(batch_size, len(images))
+        self.rank, self.world_size = rank, world_size
+        if world_size > 1:
+            self.batch_size -= self.batch_size % world_size
+            if self.batch_size == 0:  # fewer images than processes: each takes them all
+                self.batch_size, self.rank, self.world_size = len(images), 0, 1
         self.seed = seed
-        self.device = device
+        self.device = torch.device(device)
         self.channels_last = channels_last
         self.epoch = 0
         self.position = 0
@@ -344,7 +357,7 @@ class BatchStream:
             self.epoch += 1
             self.position = 0
             self._order = self._order_for(self.epoch)
-        index = self._order[self.position:self.position + self.batch_size]
+        index = self._order[self.position + self.rank:self.position + self.batch_size:self.world_size]
         self.position += self.batch_size
         return self._to_batch(index)
 
@@ -353,10 +366,13 @@ class BatchStream:
         return self._to_batch(torch.arange(min(n, len(self.data))))
 
     def _to_batch(self, index: torch.Tensor) -> dict[str, torch.Tensor]:
-        images = self.data.images[index].to(self.device).float().div_(127.5).sub_(1)
+        images, labels = self.data.images[index], self.data.labels[index]
+        if self.device.type == "cuda":  # a copy from pinned memory does not wait for the GPU
+            images, labels = images.pin_memory(), labels.pin_memory()
+        images = images.to(self.device, non_blocking=True).float().div_(127.5).sub_(1)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        return {"image": images, "label": self.data.labels[index].to(self.device)}
+        return {"image": images, "label": labels.to(self.device, non_blocking=True)}
 
     @property
     def fingerprint(self) -> str:
