@@ -208,7 +208,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                             "or train a second stage: RUN's config and data, changed by any flags given here")
     train.add_argument("--steps", type=int, help="generator steps (default 1000 unless --epochs)")
     train.add_argument("--epochs", type=float, help="passes over --data")
-    train.add_argument("--batch-size", type=int, default=None, help="default: the variant's (64 for most)")
+    train.add_argument("--batch-size", type=int, default=None,
+                       help="default: the variant's (64 for most); under torchrun the batch of all processes together")
     train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
     train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500)")
@@ -225,6 +226,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                        help="augment every image the discriminator sees, real and generated, with gradients "
                             "(DiffAugment, for small datasets): color, translation, cutout, comma-separated; "
                             "color,translation,cutout is the paper's choice for a few thousand images (default: off)")
+    train.add_argument("--log-every", type=int, default=None, metavar="N",
+                       help="bring the losses from the device, log and check them every N steps "
+                            "(default: 1 on CPU, 50 on GPUs, which waiting for them would stall)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     if variant_class is not None:
         for role in variant_class.data_roles:
@@ -301,6 +305,7 @@ def cmd_list(args) -> None:
 
 
 def cmd_train(args) -> int:
+    from . import distributed
     from .registry import get_variant
     from .training import TrainingError, TrainSettings, read_run_info, train
 
@@ -310,7 +315,7 @@ def cmd_train(args) -> int:
     sources = {k.removeprefix("data__"): v for k, v in vars(args).items() if k.startswith("data__") and v}
     settings_given = {k: getattr(args, k) for k in ("steps", "epochs", "batch_size", "seed", "device",
                                                    "sample_every", "checkpoint_every", "eval_every", "eval_samples",
-                                                   "diversity_every", "ema_decay", "diffaugment")
+                                                   "diversity_every", "ema_decay", "diffaugment", "log_every")
                       if getattr(args, k) is not None}
     if args.resume and args.init_from:
         raise TrainingError("--resume continues the run in --out; --init-from starts a new one from another run: "
@@ -336,14 +341,18 @@ def cmd_train(args) -> int:
             defaults, sources = {**defaults, **info["config"]}, {**info["sources"], **sources}
         config = variant_class.config_from_dict({**defaults, **overrides})
         settings = TrainSettings(**{"batch_size": variant_class.default_batch_size, **settings_given})
-    result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
-                   show_progress=not args.quiet, init_from=args.init_from)
-    if not result.finished:
-        print(f"stopped at step {result.step} and saved a checkpoint; continue with: "
-              f"ganzoo train {variant_class.name} --out {result.out} --resume")
-    else:
-        print(f"finished at step {result.step}; weights in {result.out} "
-              f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})")
+    # Under torchrun, every process runs this; the process group lasts until rank 0 has said how
+    # the run ended, so no process exits (and makes torchrun stop the others) before that.
+    with distributed.session(settings.device) as world:
+        result = train(variant_class(config), sources, args.out, settings, resume=args.resume,
+                       show_progress=not args.quiet, init_from=args.init_from)
+        launcher = "torchrun ... -m ganzoo" if world.distributed else "ganzoo"
+        if world.is_main and not result.finished:
+            print(f"stopped at step {result.step} and saved a checkpoint; continue with: "
+                  f"{launcher} train {variant_class.name} --out {result.out} --resume", flush=True)
+        elif world.is_main:
+            print(f"finished at step {result.step}; weights in {result.out} "
+                  f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})", flush=True)
     return result.exit_code  # 130 after Ctrl-C, 143 after SIGTERM: scripts can tell a stopped run
 
 

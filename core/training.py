@@ -18,6 +18,17 @@ CUDA, MPS) and is restored after every set-up step that draws from them; preview
 evaluations run on a forked RNG. What would break it is refused: a changed --seed or
 --batch-size, or images that are not the ones the run trained on (``BatchStream``
 fingerprints them; the same images under another path are fine).
+
+Data-parallel runs (torchrun; ``ganzoo.distributed``): --batch-size is the global batch, each
+process takes its share, and each trained network is wrapped in DistributedDataParallel for
+``train_step`` only (``ctx.nets``); checkpoints, previews, the average and the weights use the
+networks themselves (``ctx.modules``). Rank 0 writes everything; the checkpoint gathers every
+process's RNG and variant state, so a resume with as many processes is exact too.
+
+The loop waits for the device only every --log-every steps (and at checkpoints, evaluations
+and the end): ``train_step`` may return its losses as tensors on the device, which are kept
+there, then averaged over the processes in one collective, brought to the host, checked and
+logged together. A stop signal is agreed there too, so every process stops at the same step.
 """
 
 from __future__ import annotations
@@ -42,8 +53,9 @@ import torch
 from . import __version__
 from .augment import setup_diffaugment
 from .averaging import WeightAverage
+from . import distributed
 from .data import BatchStream
-from .devices import autocast, pick_device, uses_channels_last
+from .devices import autocast, uses_channels_last
 from .errors import UserError
 from .files import WriteError, atomic_write_bytes, atomic_write_text, check_writable, remove_temporaries, write_failure
 from .images import to_pil_list
@@ -73,6 +85,14 @@ class TrainSettings:
     eval_samples: int = 2000
     diversity_every: int = 50  # log the preview images' diversity (mode collapse watch) every N steps; 0: off
     ema_decay: float = 0.0  # publish an exponential moving average of the inference networks (0.999); 0: off
+    log_every: int | None = None  # bring the losses to the host every N steps; None: 1 on CPU, 50 on GPUs
+
+    def log_interval(self, device: torch.device) -> int:
+        """Steps between two waits for the device: reading a loss on the host waits until the
+        device has computed it, which stalls a GPU but costs nothing on a CPU."""
+        if self.log_every is not None:
+            return max(1, self.log_every)
+        return 1 if device.type == "cpu" else 50
     diffaugment: str = ""  # DiffAugment policy for the discriminators' inputs ("color,translation,cutout"); "": off
 
     def total_steps(self, images_per_epoch: int) -> int:
@@ -86,21 +106,28 @@ class TrainContext:
     """What ``Variant.train_step`` works with."""
 
     def __init__(self, variant: Variant, nets: dict, optimizers: dict, device: torch.device,
-                 streams: dict[str, BatchStream], state: dict):
+                 streams: dict[str, BatchStream], state: dict, world: distributed.World = distributed.World()):
         self.variant = variant
         self.config = variant.config
-        self.nets = nets
+        self.modules = nets  # the networks themselves: checkpoints, previews, the average, the weights
+        self.nets = distributed.wrap(nets, optimizers, world, device)  # as train_step calls them
         self.optimizers = optimizers
         self.device = device
         self.streams = streams
         self.state = state  # the variant's own checkpointed state
+        self.world = world
         self.step = 0
         self.average: WeightAverage | None = None  # with --ema-decay: what previews, scores and exports use
 
     def published_nets(self) -> dict:
         """The networks as they are shown and exported: the averaged inference networks where
         training keeps an average, the live ones otherwise."""
-        return {**self.nets, **self.average.nets} if self.average is not None else self.nets
+        return {**self.modules, **self.average.nets} if self.average is not None else self.modules
+
+    def mean_across_ranks(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The mean of ``tensor`` over the processes of a data-parallel run (the tensor itself
+        in one process): for state that every process must keep alike, as BEGAN's k_t."""
+        return distributed.mean(tensor, self.world)
 
     def next_batch(self, role: str = "data") -> dict[str, torch.Tensor]:
         return self.streams[role].next()
@@ -169,17 +196,27 @@ def isolated_rng(device: torch.device):
 
 
 def save_checkpoint(out: Path, ctx: TrainContext) -> None:
+    """Write the training state; in a data-parallel run every process calls it at the same step,
+    and rank 0 writes what all hold alike (networks, optimisers, data positions) with each
+    process's own RNG and variant state (``other_ranks``: rank 1 on)."""
+    own = {"rng": _rng_state(), "variant_state": _to_device(ctx.state, "cpu") if ctx.world.distributed else ctx.state}
+    ranks = distributed.gather(own, ctx.world)
+    if not ctx.world.is_main:
+        return
     checkpoint = {
         "format": CHECKPOINT_FORMAT,
         "variant": ctx.variant.name,
         "step": ctx.step,
-        "nets": {name: net.state_dict() for name, net in ctx.nets.items()},
+        "nets": {name: net.state_dict() for name, net in ctx.modules.items()},
         "average": ctx.average.state_dict() if ctx.average is not None else None,
         "optimizers": {name: opt.state_dict() for name, opt in ctx.optimizers.items()},
-        "variant_state": ctx.state,
+        "variant_state": own["variant_state"],
         "streams": {role: stream.state_dict() for role, stream in ctx.streams.items()},
-        "rng": _rng_state(),
+        "rng": own["rng"],
+        "world_size": ctx.world.size,
     }
+    if ctx.world.distributed:
+        checkpoint["other_ranks"] = ranks[1:]
     buffer = io.BytesIO()
     torch.save(checkpoint, buffer)
     # Inference weights first: if we die between the two writes, the older checkpoint
@@ -203,9 +240,22 @@ def _read_checkpoint(out: Path, variant_name: str,
     return checkpoint
 
 
-def load_checkpoint(out: Path, ctx: TrainContext) -> None:
+def load_checkpoint(out: Path, ctx: TrainContext, seed: int = 0) -> None:
+    """Continue from ``out``'s checkpoint. Each process takes its own RNG and variant state back;
+    with another number of processes than the run had, process r takes the variant state of
+    rank r modulo that number and a fresh random stream, and the data order changes (said
+    in a warning)."""
     checkpoint = _read_checkpoint(out, ctx.variant.name)
-    for name, net in ctx.nets.items():
+    world, saved = ctx.world, int(checkpoint.get("world_size", 1))
+    ranks = [{"rng": checkpoint["rng"], "variant_state": checkpoint["variant_state"]},
+             *checkpoint.get("other_ranks", [])]
+    own = ranks[world.rank % saved]
+    if saved != world.size and world.is_main:
+        warnings.warn(f"{out} was trained with {saved} process{'es' * (saved > 1)} and resumes with "
+                      f"{world.size}: it continues, but the data order changes (each process takes other "
+                      f"images of each batch, and draws other noise), so it will not match an uninterrupted "
+                      f"run exactly. Resume with {saved} process{'es' * (saved > 1)} for that.")
+    for name, net in ctx.modules.items():
         net.load_state_dict(checkpoint["nets"][name], strict=True)
     for name, opt in ctx.optimizers.items():
         opt.load_state_dict(checkpoint["optimizers"][name])
@@ -217,9 +267,12 @@ def load_checkpoint(out: Path, ctx: TrainContext) -> None:
     for role, stream in ctx.streams.items():
         stream.load_state_dict(checkpoint["streams"][role])
     ctx.state.clear()
-    ctx.state.update(_to_device(checkpoint["variant_state"], ctx.device))
+    ctx.state.update(_to_device(own["variant_state"], ctx.device))
     ctx.step = int(checkpoint["step"])
-    _set_rng_state(checkpoint["rng"])
+    if saved == world.size:
+        _set_rng_state(own["rng"])
+    else:
+        distributed.seed_process(seed, world, ctx.step)
 
 
 def initialise_from(source: Path, ctx: TrainContext) -> None:
@@ -229,7 +282,7 @@ def initialise_from(source: Path, ctx: TrainContext) -> None:
     keep their fresh values. The optimisers keep this run's settings (lr, betas) and take the
     source's moment estimates; step count, data order and RNG start afresh from the seed."""
     checkpoint = _read_checkpoint(source, ctx.variant.name, "--init-from takes the folder of a ganzoo training run")
-    for name, net in ctx.nets.items():
+    for name, net in ctx.modules.items():
         if name not in checkpoint["nets"]:
             raise TrainingError(f"{source} has no {name} network to start from")
         try:
@@ -270,15 +323,17 @@ def _to_device(value, device):
 
 
 class _StopRequest:
-    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop after the current step and
-    save; a second one interrupts at once (the last checkpoint on disk is intact: writes are
-    atomic). SIGTERM is what `kill`, Docker and Spaces send before they kill a process."""
+    """The first Ctrl-C (SIGINT) or SIGTERM asks the loop to stop and save (after this step, or
+    in a data-parallel run at the next step where the processes agree: ``when``); a second one
+    interrupts at once (the last checkpoint on disk is intact: writes are atomic). SIGTERM is
+    what `kill`, Docker and Spaces send before they kill a process."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self):
+    def __init__(self, when: str = "after this step"):
         self.requested = False
         self.signal: int | None = None  # the first signal received
+        self.when = when
         self._previous: dict = {}
 
     def __enter__(self):
@@ -291,7 +346,7 @@ class _StopRequest:
             raise KeyboardInterrupt
         self.requested, self.signal = True, signum
         again = "Ctrl-C" if signum == signal.SIGINT else "signal again"
-        print(f"\nStopping after this step and saving a checkpoint ({again} to quit at once)...", flush=True)
+        print(f"\nStopping {self.when} and saving a checkpoint ({again} to quit at once)...", flush=True)
 
     def __exit__(self, *exc):
         for signum, previous in self._previous.items():
@@ -318,13 +373,17 @@ class TrainResult:
 
 def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSettings):
     """Seed, load the data, build networks and optimisers on the device: a context ready for
-    ``variant.train_step``, and the loaded datasets."""
-    device = pick_device(settings.device)
+    ``variant.train_step``, and the loaded datasets. In a data-parallel run (a process group
+    running: ``ganzoo.distributed.session``) every process builds the same networks from the
+    seed, then takes its own random stream and its share of each batch."""
+    world = distributed.current()
+    device = distributed.training_device(settings.device, world)
     torch.manual_seed(settings.seed)
     random.seed(settings.seed)
     datasets = variant.prepare_data(sources)  # may fill config fields from the data (class names)
     channels_last = uses_channels_last(device)
-    streams = {role: BatchStream(images, settings.batch_size, settings.seed + i, device, channels_last)
+    streams = {role: BatchStream(images, settings.batch_size, settings.seed + i, device, channels_last,
+                                 world.rank, world.size)
                for i, (role, images) in enumerate(datasets.items())}
     nets = variant.build_networks()
     for net in nets.values():
@@ -334,9 +393,11 @@ def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSet
         net.train()
     setup_diffaugment(variant, nets, settings.diffaugment)  # hooks: no new parameters, no RNG drawn here
     optimizers = variant.build_optimizers(nets)
-    ctx = TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state())
-    if settings.ema_decay:
+    ctx = TrainContext(variant, nets, optimizers, device, streams, variant.init_train_state(), world)
+    if settings.ema_decay and world.is_main:  # the average is for what rank 0 shows and writes
         ctx.average = WeightAverage(nets, variant.inference_networks, settings.ema_decay)
+    if world.distributed:
+        distributed.seed_process(settings.seed, world)
     return ctx, datasets
 
 
@@ -346,9 +407,12 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
           on_step: Callable[[int, dict], None] | None = None) -> TrainResult:
     """Train ``variant`` on ``sources`` (data role -> source), writing into ``out``.
 
-    ``stop_after`` stops (and checkpoints) after that many steps of this call, as a Ctrl-C
-    would: the tests use it to interrupt a run at a known point. ``init_from`` (a run folder)
-    starts a new run from that run's networks and optimisers (``initialise_from``).
+    Under torchrun, each process calls this with the same arguments and trains its share
+    (``ganzoo.distributed``); rank 0 writes. ``stop_after`` stops (and checkpoints) after that
+    many steps of this call, as a Ctrl-C would: the tests use it to interrupt a run at a known
+    point. ``init_from`` (a run folder) starts a new run from that run's networks and optimisers
+    (``initialise_from``). ``on_step(step, metrics)`` is called with each step's log line, as
+    the lines are written (every --log-every steps).
     """
     out = Path(out)
     missing = [role.name for role in variant.data_roles if role.name not in sources]
@@ -357,6 +421,16 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
         raise TrainingError(f"{variant.name} needs training data for {flags}")
     if settings.eval_every and type(variant).evaluation_batches is Variant.evaluation_batches:
         raise TrainingError(f"{variant.name} does not say how the judge should score it: drop --eval-every")
+    with distributed.session(settings.device) as world:
+        if settings.batch_size % world.size:
+            below = settings.batch_size - settings.batch_size % world.size
+            raise TrainingError(f"--batch-size {settings.batch_size} is the batch of all {world.size} processes "
+                                f"together, and each takes an equal share: use a multiple of {world.size}, such as "
+                                f"{below or world.size} or {below + world.size}")
+        return _train(world, variant, sources, out, settings, resume, show_progress, init_from, stop_after, on_step)
+
+
+def _train(world, variant, sources, out, settings, resume, show_progress, init_from, stop_after, on_step):
     if resume:
         _check_resumable(out, settings)
     elif (out / CHECKPOINT).exists():
@@ -364,23 +438,25 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
                             f"or choose another --out")
     if init_from is not None and Path(init_from).resolve() == out.resolve():
         raise TrainingError(f"--init-from {init_from} is the new run's own folder; to continue it, use --resume")
-    try:
-        check_writable(out)
-    except WriteError as error:
-        raise TrainingError(f"--out: {error}") from None
-    for folder in (out, out / "checkpoints", out / "best", out / "samples"):
-        remove_temporaries(folder)  # left by a run killed while it wrote
+    main = world.is_main  # only rank 0 writes, previews and evaluates
+    if main:
+        try:
+            check_writable(out)
+        except WriteError as error:
+            raise TrainingError(f"--out: {error}") from None
+        for folder in (out, out / "checkpoints", out / "best", out / "samples"):
+            remove_temporaries(folder)  # left by a run killed while it wrote
 
     ctx, datasets = setup_training(variant, sources, settings)
     evaluator = None
-    if settings.eval_every:
+    if settings.eval_every and main:
         from .evaluation import TrainingEvaluator
 
         evaluator = TrainingEvaluator(variant, datasets, sources, settings.eval_samples)
     # Restoring a checkpoint comes after every set-up step, since some draw from the global
     # RNG (the judge's construction): the checkpoint's RNG state must be the last word.
     if resume:
-        load_checkpoint(out, ctx)
+        load_checkpoint(out, ctx, settings.seed)
         initialised_from = read_run_info(out).get("initialised_from")
     elif init_from is not None:
         initialise_from(Path(init_from), ctx)
@@ -388,64 +464,106 @@ def train(variant: Variant, sources: dict[str, str], out: str | Path, settings: 
     else:
         initialised_from = None
     metrics_path = out / "metrics.jsonl"
-    with _write_failures_stop(out, ctx):
-        write_run_info(out, variant, settings, sources, initialised_from)
-        _truncate_metrics(metrics_path, after_step=ctx.step)
-    best = read_best(out)
+    if main:
+        with _write_failures_stop(out, ctx):
+            write_run_info(out, variant, settings, sources, initialised_from)
+            _truncate_metrics(metrics_path, after_step=ctx.step)
+    best = read_best(out) if main else None
     total = settings.total_steps(len(datasets["data"]))
-    preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()}
-    diversity_real = _real_diversity(variant, preview_batches) if settings.diversity_every else None
+    preview_batches = {role: stream.fixed(64) for role, stream in ctx.streams.items()} if main else {}
+    diversity_every = settings.diversity_every if main else 0
+    diversity_real = _real_diversity(variant, preview_batches) if diversity_every else None
+    log_every = settings.log_interval(ctx.device)
     shown: dict = {}  # the latest diversity figures, kept in the progress bar between measurements
     start_step = ctx.step
     last: dict = {}
-    finished = ctx.step >= total
+    pending: list[tuple[int, dict, dict]] = []  # (step, losses as train_step gave them, host figures)
+    finished, stopped_by = ctx.step >= total, None
 
     from tqdm.auto import tqdm
 
-    bar = tqdm(total=total, initial=ctx.step, disable=not show_progress, unit="step",
+    bar = tqdm(total=total, initial=ctx.step, disable=not (show_progress and main), unit="step",
                desc=f"{variant.name}", dynamic_ncols=True)
-    with _StopRequest() as stop, _write_failures_stop(out, ctx), open(metrics_path, "a") as metrics_file:
+    when = "after this step" if log_every == 1 or not world.distributed else f"within {log_every} steps"
+    when += " on every process" if world.distributed else ""
+    log = open(metrics_path, "a") if main else contextlib.nullcontext()
+    with _StopRequest(when) as stop, _write_failures_stop(out, ctx), log as metrics_file:
         started = time.perf_counter()
         while ctx.step < total:
             losses = variant.train_step(ctx)
             ctx.step += 1
             if ctx.average is not None:
                 ctx.average.update(ctx.step)
-            last = {"step": ctx.step, **{k: float(v) for k, v in losses.items()}}
-            _check_finite(last, variant.name)
-            elapsed = time.perf_counter() - started
-            last["steps_per_s"] = round((ctx.step - start_step) / max(elapsed, 1e-9), 3)
-            if evaluator is not None and ctx.step % settings.eval_every == 0:
-                with isolated_rng(ctx.device):
-                    figures = evaluator(ctx)
-                last.update({f"eval_{k}": round(v, 5) for k, v in figures.items()
-                             if k in ("fd", "classifier_is", "label_accuracy")})
-                if evaluator.better(figures[evaluator.metric], best and best["value"]):
-                    best = save_best(out, ctx, evaluator.metric, figures)
-            if settings.diversity_every and ctx.step % settings.diversity_every == 0:
+            figures = {"steps_per_s": round((ctx.step - start_step) / max(time.perf_counter() - started, 1e-9), 3)}
+            if diversity_every and ctx.step % diversity_every == 0:
                 shown = _diversity_figures(variant, ctx, preview_batches, diversity_real)
-                last.update(shown)
-            metrics_file.write(json.dumps(last) + "\n")
-            metrics_file.flush()
+                figures.update(shown)
+            pending.append((ctx.step, losses, figures))
             bar.update(1)
-            bar.set_postfix({k: f"{v:.3g}" for k, v in {**last, **shown}.items() if k not in ("step", "steps_per_s")},
-                            refresh=False)
-            if on_step is not None:
-                on_step(ctx.step, last)
-            if ctx.step % settings.sample_every == 0 or ctx.step == total:
+            evaluating = settings.eval_every and ctx.step % settings.eval_every == 0
+            checkpointing = ctx.step % settings.checkpoint_every == 0 or ctx.step == total
+            interrupted = stop_after is not None and ctx.step - start_step >= stop_after
+            if (ctx.step % log_every == 0 or evaluating or checkpointing or interrupted
+                    or (stop.requested and not world.distributed)):
+                # The loop's one place that waits for the device: whether any process was asked to
+                # stop, and the losses since the last time, averaged over the processes and checked.
+                stopped_by = distributed.agreed_stop(stop.signal or 0, world, ctx.device) or None
+                interrupted = interrupted or stopped_by is not None
+                records = _host_records(pending, ctx)
+                pending.clear()
+                _check_finite(records, variant.name, metrics_file)
+                if evaluator is not None and evaluating:
+                    with isolated_rng(ctx.device):
+                        scores = evaluator(ctx)
+                    records[-1].update({f"eval_{k}": round(v, 5) for k, v in scores.items()
+                                        if k in ("fd", "classifier_is", "label_accuracy")})
+                    if evaluator.better(scores[evaluator.metric], best and best["value"]):
+                        best = save_best(out, ctx, evaluator.metric, scores)
+                _write_lines(metrics_file, records)
+                last = records[-1]
+                bar.set_postfix({k: f"{v:.3g}" for k, v in {**last, **shown}.items()
+                                 if k not in ("step", "steps_per_s")}, refresh=False)
+                if on_step is not None:
+                    for record in records:
+                        on_step(record["step"], record)
+            if main and (ctx.step % settings.sample_every == 0 or ctx.step == total):
                 write_samples(out, variant, ctx, preview_batches)
-            interrupted = stop.requested or (stop_after is not None and ctx.step - start_step >= stop_after)
-            if ctx.step % settings.checkpoint_every == 0 or ctx.step == total or interrupted:
+            if checkpointing or interrupted:
                 save_checkpoint(out, ctx)
             if interrupted:
                 break
         else:
             finished = True
     bar.close()
-    if ctx.step == start_step and not (out / CHECKPOINT).exists():
+    if ctx.step == start_step and not resume:  # nothing to train: the checkpoint of the start
         with _write_failures_stop(out, ctx):
             save_checkpoint(out, ctx)
-    return TrainResult(out, ctx.step, finished, last, stop.signal)
+    return TrainResult(out, ctx.step, finished, last, stopped_by)
+
+
+def _host_records(pending: list[tuple[int, dict, dict]], ctx: TrainContext) -> list[dict]:
+    """The log lines of the ``pending`` steps: their losses (tensors on the device, or numbers)
+    averaged over the processes in one all-reduce and brought to the host in one copy, then
+    the figures each step measured on the host (speed, diversity)."""
+    values = [value for _, losses, _ in pending for value in losses.values()]
+    dtype = torch.float32 if ctx.device.type == "mps" else torch.float64  # MPS has no float64
+    on_device = [v.detach().reshape(()).to(ctx.device, dtype) for v in values if isinstance(v, torch.Tensor)]
+    numbers = torch.tensor([float(v) for v in values if not isinstance(v, torch.Tensor)], dtype=dtype)
+    together = torch.cat([torch.stack(on_device) if on_device else numbers[:0].to(ctx.device), numbers.to(ctx.device)])
+    host = distributed.mean(together, ctx.world).tolist()
+    from_tensors, from_numbers = iter(host[:len(on_device)]), iter(host[len(on_device):])
+    records = []
+    for step, losses, figures in pending:
+        record = {"step": step, **{key: next(from_tensors) if isinstance(value, torch.Tensor) else next(from_numbers)
+                                   for key, value in losses.items()}}
+        records.append({**record, **figures})
+    return records
+
+
+def _write_lines(metrics_file, records: list[dict]) -> None:
+    if metrics_file is not None:
+        metrics_file.write("".join(json.dumps(record) + "\n" for record in records))
+        metrics_file.flush()
 
 
 def _check_resumable(out: Path, settings: TrainSettings) -> None:
@@ -497,11 +615,15 @@ def save_best(out: Path, ctx: TrainContext, metric: str, figures: dict) -> dict:
     return best
 
 
-def _check_finite(metrics: dict, name: str) -> None:
-    bad = [k for k, v in metrics.items() if not math.isfinite(v)]
-    if bad:
-        raise TrainingError(f"{name}: {', '.join(bad)} became NaN or infinite at step {metrics['step']}; "
-                            f"the last checkpoint is kept. Try a lower --lr or another --seed.")
+def _check_finite(records: list[dict], name: str, metrics_file) -> None:
+    """Every loss of ``records`` is a number; at the first step where one is not, the lines
+    before it are logged and training stops (the last checkpoint, older, is kept)."""
+    for index, record in enumerate(records):
+        bad = [k for k, v in record.items() if not math.isfinite(v)]
+        if bad:
+            _write_lines(metrics_file, records[:index])
+            raise TrainingError(f"{name}: {', '.join(bad)} became NaN or infinite at step {record['step']}; "
+                                f"the last checkpoint is kept. Try a lower --lr or another --seed.")
 
 
 def _truncate_metrics(path: Path, after_step: int) -> None:
