@@ -22,12 +22,13 @@ def step(optimizer: torch.optim.Optimizer, loss: torch.Tensor) -> None:
     optimizer.step()
 
 
-def alternating_step(ctx, d_loss, g_loss) -> dict[str, float]:
+def alternating_step(ctx, d_loss, g_loss) -> dict[str, torch.Tensor]:
     """One discriminator step, then one generator step on the same generated batch: the whole
     ``train_step`` of the GANs that differ only in their losses (the MLP GAN, DCGAN, LSGAN).
     ``d_loss(real_scores, fake_scores)`` and ``g_loss(fake_scores)`` take the discriminator's
     raw outputs, as the functions of ``ganzoo.losses`` do; the noise comes from the global RNG
-    (seeded and checkpointed by the training loop)."""
+    (seeded and checkpointed by the training loop). The losses stay on the device (detached):
+    the loop reads them every --log-every steps, not at each step."""
     follow_lr_schedule(ctx)
     G, D = ctx.nets["generator"], ctx.nets["discriminator"]
     real = ctx.next_batch()["image"]
@@ -39,7 +40,7 @@ def alternating_step(ctx, d_loss, g_loss) -> dict[str, float]:
     with ctx.autocast():
         loss_g = g_loss(D(fake))
     step(ctx.optimizers["generator"], loss_g)
-    return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+    return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
 
 def linear_decay(step: int, start: int, length: int) -> float:

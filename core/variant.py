@@ -246,9 +246,13 @@ class Variant:
         image pool). It is checkpointed, so keep it to tensors and plain Python values."""
         return {}
 
-    def train_step(self, ctx) -> dict[str, float]:
+    def train_step(self, ctx) -> dict:
         """One generator step, with whatever discriminator steps precede it. Returns losses
-        and other figures to log, as floats."""
+        and other figures to log: tensors of one value (``loss.detach()``), which the loop
+        keeps on the device and reads every --log-every steps, or floats. In data-parallel
+        training ``ctx.nets`` are wrapped in DistributedDataParallel: call each network, not
+        its parts, and average over the processes any state they must share
+        (``ctx.mean_across_ranks``)."""
         raise NotImplementedError
 
     def prepare_data(self, sources: dict[str, str]) -> dict:

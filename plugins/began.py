@@ -19,6 +19,9 @@ Choices the paper leaves open: Adam betas (0.5, 0.999), as in the widely used
 reimplementations; the paper halves the learning rate when M stalls, and here an optional
 linear decay (``decay_start_step``, ``decay_steps``) stands in for it.
 D is updated first, then G on the same noise against the updated D; k_t uses that G loss.
+k_t is a tensor on the device, updated there (no wait for the device at each step). In
+data-parallel training every process updates it with the balance averaged over the processes
+(``ctx.mean_across_ranks``), the balance of the whole batch, so k_t stays the same on all.
 Options beyond the paper, off by default:
 - ``pull_away`` adds EBGAN's pulling-away term (Zhao, Mathieu and LeCun 2017) on the
   auto-encoder's embeddings of a generated batch to L_G. On MNIST, BEGAN alone collapses onto
@@ -114,8 +117,11 @@ class BEGANDiscriminator(nn.Module):
         self.encoder = BEGANEncoder(image_size, channels, width, hidden_dim)
         self.decoder = BEGANDecoder(hidden_dim, image_size, channels, width)
 
-    def forward(self, image: torch.Tensor) -> torch.Tensor:
-        return self.decoder(self.encoder(image))
+    def forward(self, image: torch.Tensor, with_embedding: bool = False):
+        """The reconstruction; with ``with_embedding``, (reconstruction, embedding)."""
+        embedding = self.encoder(image)
+        reconstruction = self.decoder(embedding)
+        return (reconstruction, embedding) if with_embedding else reconstruction
 
 
 def reconstruction_loss(D: nn.Module, images: torch.Tensor, norm: int = 1) -> torch.Tensor:
@@ -173,23 +179,24 @@ class BEGAN(NoiseToImage):
         c = self.config
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         follow_lr_schedule(ctx)
+        k = torch.as_tensor(ctx.state["k"], dtype=torch.float32, device=ctx.device)
         real = ctx.next_batch()["image"]
         z = torch.randn(real.size(0), c.latent_dim, device=ctx.device)
         with ctx.autocast():
             fake = G(z)
             loss_real = reconstruction_loss(D, real, c.norm)
-            loss_d = loss_real - ctx.state["k"] * reconstruction_loss(D, fake.detach(), c.norm)
+            loss_d = loss_real - k * reconstruction_loss(D, fake.detach(), c.norm)
         step(ctx.optimizers["discriminator"], loss_d)
         with ctx.autocast():
-            embeddings = D.encoder(fake)
-            loss_g = reconstruction_error(fake, D.decoder(embeddings), c.norm)
+            reconstructions, embeddings = D(fake, with_embedding=True)
+            loss_g = reconstruction_error(fake, reconstructions, c.norm)
             objective_g = loss_g + c.pull_away * pulling_away(embeddings) if c.pull_away else loss_g
         step(ctx.optimizers["generator"], objective_g)
 
-        balance = c.gamma * loss_real.item() - loss_g.item()
-        ctx.state["k"] = min(max(ctx.state["k"] + c.lambda_k * balance, 0.0), 1.0)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "loss_real": loss_real.item(),
-                "k": ctx.state["k"], "convergence": loss_real.item() + abs(balance)}
+        balance = ctx.mean_across_ranks(c.gamma * loss_real.detach() - loss_g.detach())
+        ctx.state["k"] = k = (k + c.lambda_k * balance).clamp(0.0, 1.0)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "loss_real": loss_real.detach(),
+                "k": k, "convergence": loss_real.detach() + balance.abs()}
 
 
 @hookimpl

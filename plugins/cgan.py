@@ -142,7 +142,7 @@ class CGAN(Variant):
         with ctx.autocast():
             loss_g = bce_g_loss(D(fake, labels))
         step(ctx.optimizers["generator"], loss_g)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item()}
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
     def preview(self, nets, batches, seed=0):
         """One row per class (the first 10), the same noise in each column."""

@@ -224,7 +224,10 @@ class CycleGAN(Variant):
         }
 
     def init_train_state(self):
-        return {"pool_a": [], "pool_b": []}  # generated A and B images, checkpointed with the run
+        # Generated A and B images, checkpointed with the run. In data-parallel training each
+        # process keeps a pool of the images it generated, as it would alone (checkpointed per
+        # process); the discriminators' gradients, and so their weights, are averaged over all.
+        return {"pool_a": [], "pool_b": []}
 
     def train_step(self, ctx):
         c = self.config
@@ -258,10 +261,10 @@ class CycleGAN(Variant):
             loss_d_b = least_squares_d_loss(D_b(real_b), D_b(pooled_b))
         step(ctx.optimizers["discriminator"], loss_d_a + loss_d_b)
 
-        figures = {"loss_g": loss_g.item(), "loss_gan": loss_gan.item(), "loss_cycle": loss_cycle.item(),
-                   "loss_d_a": loss_d_a.item(), "loss_d_b": loss_d_b.item(), "lr": lr}
+        figures = {"loss_g": loss_g.detach(), "loss_gan": loss_gan.detach(), "loss_cycle": loss_cycle.detach(),
+                   "loss_d_a": loss_d_a.detach(), "loss_d_b": loss_d_b.detach(), "lr": lr}
         if c.lambda_identity > 0:
-            figures["loss_identity"] = loss_identity.item()
+            figures["loss_identity"] = loss_identity.detach()
         return figures
 
     def preview(self, nets, batches, seed=0):

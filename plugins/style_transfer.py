@@ -548,11 +548,11 @@ class StyleTransfer(Variant):
         loss_content = F.mse_loss(found[c.train_content_layer].float(), target)
         loss_style = style_loss(found, grams)
         loss_g = c.content_weight * loss_content + c.style_weight * STYLE_SCALE * loss_style
-        figures = {"loss_content": loss_content.item(), "loss_style": loss_style.item()}
+        figures = {"loss_content": loss_content.detach(), "loss_style": loss_style.detach()}
         if c.tv_weight > 0:
             loss_tv = total_variation(to_unit(stylised.float()))
             loss_g = loss_g + c.tv_weight * loss_tv
-            figures["loss_tv"] = loss_tv.item()
+            figures["loss_tv"] = loss_tv.detach()
         if c.adversarial_weight > 0:
             D = ctx.nets["discriminator"]
             size = min(c.image_size, c.style_size) // 2
@@ -564,9 +564,9 @@ class StyleTransfer(Variant):
             with ctx.autocast():
                 loss_adv = bce_g_loss(D(fake))
             loss_g = loss_g + c.adversarial_weight * loss_adv
-            figures.update(loss_d=loss_d.item(), loss_adversarial=loss_adv.item())
+            figures.update(loss_d=loss_d.detach(), loss_adversarial=loss_adv.detach())
         step(ctx.optimizers["generator"], loss_g)
-        return {"loss_g": loss_g.item(), **figures}
+        return {"loss_g": loss_g.detach(), **figures}
 
     def preview(self, nets, batches, seed=0):
         """Pairs of (content photo, stylised photo), side by side."""

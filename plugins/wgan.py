@@ -86,7 +86,7 @@ class WGAN(NoiseToImage):
         with ctx.autocast():
             loss_g = wasserstein_g_loss(D(G(z)))
         step(ctx.optimizers["generator"], loss_g)
-        return {"loss_d": loss_d.item(), "loss_g": loss_g.item(), "wasserstein_estimate": -loss_d.item()}
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "wasserstein_estimate": -loss_d.detach()}
 
 
 @hookimpl

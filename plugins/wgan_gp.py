@@ -75,8 +75,8 @@ class WGANGP(NoiseToImage):
         with ctx.autocast():
             loss_g = wasserstein_g_loss(D(G(z)))
         step(ctx.optimizers["generator"], loss_g)
-        return {"loss_d": loss_w.item(), "loss_g": loss_g.item(), "gradient_penalty": penalty.item(),
-                "wasserstein_estimate": -loss_w.item()}
+        return {"loss_d": loss_w.detach(), "loss_g": loss_g.detach(), "gradient_penalty": penalty.detach(),
+                "wasserstein_estimate": -loss_w.detach()}
 
 
 @hookimpl
