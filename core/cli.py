@@ -305,6 +305,8 @@ def cmd_list(args) -> None:
 
 
 def cmd_train(args) -> int:
+    import signal
+
     from . import distributed
     from .registry import get_variant
     from .training import TrainingError, TrainSettings, read_run_info, train
@@ -353,6 +355,10 @@ def cmd_train(args) -> int:
         elif world.is_main:
             print(f"finished at step {result.step}; weights in {result.out} "
                   f"(sample with: ganzoo sample {variant_class.name} --weights {result.out})", flush=True)
+        if world.distributed and not result.finished:
+            # Everything is written. torchrun sends SIGTERM to the processes still exiting once one
+            # has exited with 130 or 143: there is nothing left for it to stop.
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return result.exit_code  # 130 after Ctrl-C, 143 after SIGTERM: scripts can tell a stopped run
 
 

@@ -10,11 +10,13 @@ Each check takes a variant class and a temporary folder, uses the variant's
     def test_my_variant(check, tmp_path):
         check(MyVariant, tmp_path)
 
-ganzoo's own suite runs every check over every registered variant.
+ganzoo's own suite runs every check over every registered variant, and trains every one under
+two processes (``launch_data_parallel``; ``check_trains_data_parallel`` for one plugin).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from pathlib import Path
@@ -287,3 +289,146 @@ def run_all(variant_class, tmp_path) -> None:
         folder = Path(tmp_path) / check.__name__
         folder.mkdir(parents=True, exist_ok=True)
         check(variant_class, folder)
+
+
+# --------------------------------------------------------------------------- data-parallel runs
+
+
+def launch_data_parallel(jobs: list[dict], folder: Path, processes: int = 2, env: dict | None = None,
+                         timeout: float = 600) -> list[dict]:
+    """Run ``jobs`` one after the other under ``processes`` gloo processes on this machine's
+    loopback, in one torchrun launch (starting processes costs seconds; a job costs little).
+
+    A job is a dict: ``variant`` (a registered name), ``sources``, ``out``, ``settings`` (of
+    ``TrainSettings``), and optionally ``config`` (fields over the variant's tiny config),
+    ``resume``, ``stop_after``. Returns, per job, rank 0's result: ``step``, ``finished``,
+    ``signal``, the ``warnings`` it gave, ``diverged``: the networks whose parameters differ
+    between the processes at the end (none, if every gradient was averaged), and ``writes``:
+    files that ranks other than 0 wrote or made in the job's run folder (none, if rank 0 alone
+    writes). ``env`` adds to the processes' environment (PYTHONPATH for a plugin installed only
+    there)."""
+    import os
+    import subprocess
+    import sys
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    spec = folder / "jobs.json"
+    spec.write_text(json.dumps(jobs))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+               "--local-addr", "127.0.0.1", "-m", "ganzoo.testing", str(spec)]
+    environment = {**os.environ, "OMP_NUM_THREADS": "1", "GLOO_SOCKET_IFNAME": "lo", **(env or {})}
+    done = subprocess.run(command, cwd=folder, env=environment, capture_output=True, text=True, timeout=timeout)
+    if done.returncode != 0:
+        raise AssertionError(f"the data-parallel launch failed with status {done.returncode}:\n"
+                             f"{done.stdout[-3000:]}\n{done.stderr[-6000:]}")
+    results = _json(folder / "results.json")
+    for rank in range(1, processes):
+        for result, writes in zip(results, _json(folder / f"writes-rank{rank}.json")):
+            result.setdefault("writes", []).extend(writes)
+    return results
+
+
+def data_parallel_job(variant_class, tmp_path, **settings) -> dict:
+    """A job for ``launch_data_parallel``: the tiny config for two steps (``tiny_settings``
+    changed by ``settings``) on tiny data made in ``tmp_path``, into ``tmp_path/run``."""
+    variant = variant_class(variant_class.tiny_config())
+    return {"variant": variant_class.name, "sources": tiny_sources(variant, tmp_path),
+            "out": str(Path(tmp_path) / "run"), "settings": dataclasses.asdict(tiny_settings(**settings))}
+
+
+def check_data_parallel_result(result: dict, steps: int = 2) -> None:
+    """A job of ``launch_data_parallel`` finished, with the networks alike on every process
+    (each gradient was averaged) and nothing written but by rank 0."""
+    assert result["step"] == steps and result["finished"], result
+    assert not result["diverged"], f"networks that differ between the processes: {result['diverged']}"
+    assert not result["writes"], f"ranks other than 0 wrote: {result['writes'][:5]}"
+
+
+def check_trains_data_parallel(variant_class, tmp_path, processes: int = 2) -> None:
+    """Two steps of the tiny config under ``processes`` gloo processes (``check_data_parallel_result``).
+    Not in ``CHECKS``: it starts processes (seconds), which find the variant by its registered
+    name, so the plugin must be installed."""
+    (result,) = launch_data_parallel([data_parallel_job(variant_class, tmp_path)], Path(tmp_path) / "launch",
+                                     processes)
+    check_data_parallel_result(result)
+
+
+def _run_jobs(spec: Path) -> None:
+    """The processes' side of ``launch_data_parallel``."""
+    import sys
+    import warnings
+
+    from . import distributed
+    from .registry import get_variant
+
+    torch.set_num_threads(1)
+    jobs = _json(spec)
+    results, writes = [], []
+    with distributed.session("cpu") as world:
+        for job in jobs:
+            variant_class = get_variant(job["variant"])
+            config = variant_class.config_from_dict({**dataclasses.asdict(variant_class.tiny_config()),
+                                                     **job.get("config", {})})
+            variant, seen = variant_class(config), []
+
+            def train_step(ctx, step=variant.train_step):
+                seen[:] = [ctx]  # to compare the networks of the processes afterwards
+                return step(ctx)
+
+            variant.train_step = train_step
+            out = Path(job["out"])
+            written: list[str] = []
+            audit = _WriteAudit(out, written) if not world.is_main else None
+            if audit:
+                sys.addaudithook(audit)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = train(variant, job["sources"], out, TrainSettings(**job["settings"]),
+                               resume=job.get("resume", False), show_progress=False, stop_after=job.get("stop_after"))
+            if audit:
+                audit.root = None  # audit hooks cannot be removed: this one stops looking
+            parameters = {name: [p.detach().cpu() for p in net.parameters()]
+                          for name, net in (seen[0].modules.items() if seen else ())}
+            everyone = distributed.gather(parameters, world)
+            if world.is_main:
+                diverged = sorted({name for other in everyone[1:] for name, tensors in other.items()
+                                   if not all(torch.equal(a, b) for a, b in zip(tensors, parameters[name]))})
+                results.append({"step": result.step, "finished": result.finished, "signal": result.signal,
+                                "warnings": [str(w.message) for w in caught], "diverged": diverged})
+            writes.append(written)
+    name = "results.json" if world.is_main else f"writes-rank{world.rank}.json"
+    (spec.parent / name).write_text(json.dumps(results if world.is_main else writes))
+
+
+class _WriteAudit:
+    """An audit hook (``sys.addaudithook``) that notes every file opened for writing, made,
+    renamed or removed under ``root``."""
+
+    EVENTS = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "os.truncate", "os.chmod"}
+
+    def __init__(self, root: Path, found: list):
+        import os
+
+        self.root, self.found = os.path.join(os.path.abspath(root), ""), found
+
+    def __call__(self, event: str, args: tuple) -> None:
+        import os
+
+        if self.root is None or not (event == "open" or event in self.EVENTS):
+            return
+        path = args[0]
+        if event == "open":
+            mode, flags = args[1], args[2]
+            writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+                isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT))
+            if not writing:
+                return
+        if isinstance(path, (str, os.PathLike)) and os.path.join(os.path.abspath(path), "").startswith(self.root):
+            self.found.append(f"{event} {os.fspath(path)}")
+
+
+if __name__ == "__main__":  # python -m ganzoo.testing JOBS.json, under torchrun: see launch_data_parallel
+    import sys
+
+    _run_jobs(Path(sys.argv[1]))
