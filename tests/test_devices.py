@@ -64,6 +64,6 @@ def test_training_steps_under_the_gpu_settings(name, tmp_path, monkeypatch):
     assert batch.is_contiguous(memory_format=torch.channels_last)
     for _ in range(2):
         losses = variant.train_step(ctx)
-        assert all(torch.isfinite(torch.tensor(v)) for v in losses.values())
+        assert all(torch.isfinite(torch.as_tensor(v)) for v in losses.values())
     for net in ctx.nets.values():
         assert all(p.dtype == torch.float32 for p in net.parameters())  # autocast never changes the weights
