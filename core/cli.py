@@ -248,6 +248,14 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
         from .weights import config_without_network
 
         add_input_flags(sample, variant_class(config_without_network(variant_class, _peek(argv, "--weights"))))
+        from .variant import NoiseToImage
+
+        if issubclass(variant_class, NoiseToImage):
+            walk = sample.add_argument_group("latent walk")
+            walk.add_argument("--interpolate", nargs=2, type=int, metavar=("SEED_A", "SEED_B"),
+                              help="write an animation (-o walk.webp or .gif) walking from SEED_A's image to "
+                                   "SEED_B's by spherical interpolation of their noise, instead of a grid")
+            walk.add_argument("--frames", type=int, help="frames of the walk, both ends included (2 to 120; default 32)")
 
     push = commands.add_parser("push", help="publish a run's weights to the Hugging Face Hub")
     push.add_argument("run", type=Path, help="the run folder written by `ganzoo train`")
@@ -376,9 +384,11 @@ def _load_model(args):
 def cmd_sample(args) -> None:
     from tqdm.auto import tqdm
 
-    model = _load_model(args)
     values = {k.removeprefix("input__"): v for k, v in vars(args).items()
               if k.startswith("input__") and v is not None}
+    if getattr(args, "interpolate", None) or getattr(args, "frames", None) is not None:
+        return sample_walk(args, values)
+    model = _load_model(args)
     with tqdm(total=100, disable=not model.variant.inference_needs_grad, unit="%") as bar:
         def progress(fraction: float, description: str = "") -> None:
             bar.set_description(description)
@@ -392,6 +402,27 @@ def cmd_sample(args) -> None:
         output.parent.mkdir(parents=True, exist_ok=True)
         (result.grid() if len(result.images) > 1 else result.images[0]).save(output)
         print(f"wrote {output}")
+
+
+def sample_walk(args, values: dict) -> None:
+    """``ganzoo sample VARIANT --interpolate A B``: the walk's frames as one animation."""
+    from .images import ANIMATION_FORMATS, save_animation
+
+    if not args.interpolate:
+        raise UserError("--frames is the length of a walk: give the walk's ends with --interpolate SEED_A SEED_B")
+    given = sorted({"seed", "n"} & set(values))
+    if given or args.out_dir:
+        flags = ", ".join(["--out-dir"] * bool(args.out_dir) + [f"--{name}" if name != "n" else "-n" for name in given])
+        raise UserError(f"--interpolate writes one animation from its two seeds; leave out {flags}")
+    output = args.output or Path("walk.webp")
+    if output.suffix.lower() not in ANIMATION_FORMATS:
+        raise UserError(f"-o {output}: a walk is written as an animated .webp or .gif")
+    model = _load_model(args)
+    frames = model.variant.walk(model, seed_a=args.interpolate[0], seed_b=args.interpolate[1], frames=args.frames,
+                                **values)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    save_animation(frames, output)
+    print(f"wrote {output} ({len(frames)} frames)")
 
 
 def write_image_folder(out_dir: Path, result, model, values: dict) -> None:

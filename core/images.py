@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import torch
@@ -92,17 +93,47 @@ def fit_within(image: Image.Image, max_side: int, multiple: int = 4) -> Image.Im
     return image.resize((width, height), Image.Resampling.BICUBIC)
 
 
-def make_grid(images: list[Image.Image], columns: int, padding: int = 2) -> Image.Image:
-    """Lay images out in rows of ``columns`` on a white background."""
+def make_grid(images: list[Image.Image], columns: int, padding: int = 2,
+              row_labels: list[str] | None = None) -> Image.Image:
+    """Lay images out in rows of ``columns`` on a white background; ``row_labels``, one per row,
+    are written in black to the left of their rows in Pillow's default font."""
+    from PIL import ImageDraw, ImageFont
+
     if not images:
         raise ValueError("no images to lay out")
     mode = "RGB" if any(im.mode != "L" for im in images) else "L"
     width = max(im.width for im in images)
     height = max(im.height for im in images)
     rows = -(-len(images) // columns)
-    grid = Image.new(mode, (columns * (width + padding) + padding, rows * (height + padding) + padding),
+    font = ImageFont.load_default() if row_labels else None
+    margin = 0 if font is None else padding + max(math.ceil(font.getlength(str(label))) for label in row_labels)
+    grid = Image.new(mode, (margin + columns * (width + padding) + padding, rows * (height + padding) + padding),
                      "white")
     for index, image in enumerate(images):
         row, column = divmod(index, columns)
-        grid.paste(image.convert(mode), (padding + column * (width + padding), padding + row * (height + padding)))
+        grid.paste(image.convert(mode), (margin + padding + column * (width + padding),
+                                         padding + row * (height + padding)))
+    if font is not None:
+        draw = ImageDraw.Draw(grid)
+        for row, label in enumerate(row_labels[:rows]):
+            _, top, _, bottom = font.getbbox(str(label))
+            middle = padding + row * (height + padding) + height / 2
+            draw.text((padding, round(middle - (top + bottom) / 2)), str(label), fill="black", font=font)
     return grid
+
+
+# An animation's frames are shown this long each: 32 frames take 2.5 s.
+FRAME_MS = 80
+ANIMATION_FORMATS = {".webp": "WEBP", ".gif": "GIF"}
+
+
+def save_animation(frames: list[Image.Image], path: str | Path, frame_ms: int = FRAME_MS) -> Path:
+    """Write ``frames`` as an animation that loops, in the format of ``path``'s suffix: animated
+    WebP (lossless) or GIF; any other suffix is refused."""
+    path = Path(path)
+    kind = ANIMATION_FORMATS.get(path.suffix.lower())
+    if kind is None:
+        raise UserError(f"{path.name}: an animation is written as .webp or .gif, not {path.suffix or 'no suffix'}")
+    options = {"lossless": True} if kind == "WEBP" else {}
+    frames[0].save(path, format=kind, save_all=True, append_images=frames[1:], duration=frame_ms, loop=0, **options)
+    return path

@@ -23,11 +23,11 @@ import gradio as gr
 
 from .devices import pick_device
 from .errors import UserError
-from .images import open_image
+from .images import fit_within, open_image, save_animation
 from .models import find_model, models_of
 from .registry import load_variant_model
 from .spaces import gpu, gpu_seconds
-from .variant import Choice, ImageInput, Input, Seed, Slider
+from .variant import Choice, ImageInput, Input, NoiseToImage, Seed, Slider
 from .weights import RANDOM_SOURCE, config_without_network, describe_default, explicit_choice
 
 # Events of a tab whose work is one small forward pass (noise in, images out) run this many
@@ -141,13 +141,44 @@ def save_output(image, folder: str | Path, name: str) -> str:
     return str(path)
 
 
+# Walks are shown at least this many pixels wide: a 28-pixel frame is scaled up by a whole
+# factor, nearest neighbour, so the browser does not blur it.
+WALK_SIDE = 256
+
+
+def save_walk(frames: list, folder: str | Path, name: str) -> str:
+    """The walk's frames as an animated WebP in a folder of its own (as ``save_output``)."""
+    factor = -(-WALK_SIDE // frames[0].width)
+    if factor > 1:
+        frames = [frame.resize((frame.width * factor, frame.height * factor), 0) for frame in frames]  # 0: nearest
+    path = Path(folder) / f"ganzoo-{uuid.uuid4().hex}" / f"{name}-walk.webp"
+    path.parent.mkdir(parents=True)
+    return str(save_animation(frames, path))
+
+
+def api_order(specs: list[Input]) -> tuple[list[Input], list[Input]]:
+    """An endpoint takes the inputs, then the model's name, then the trailing inputs
+    (``Input.trailing``): the inputs before and after the model."""
+    return [spec for spec in specs if not spec.trailing], [spec for spec in specs if spec.trailing]
+
+
+def split_arguments(specs: list[Input], arguments: tuple) -> tuple[dict, str]:
+    """An endpoint's arguments in ``api_order`` -> (input values by name, the model chosen);
+    arguments left out are None (their defaults) and the model "default"."""
+    before, after = api_order(specs)
+    values = dict(zip([spec.name for spec in before], arguments))
+    rest = arguments[len(before):]
+    values.update(zip([spec.name for spec in after], rest[1:]))
+    return values, (rest[0] if rest and rest[0] else DEFAULT_MODEL)
+
+
 def is_light(specs: list[Input]) -> bool:
     return not any(isinstance(spec, ImageInput) for spec in specs)
 
 
 def make_action(variant_class, specs: list[Input], output_folder: str | Path, plugin: str | None = None):
-    """The tab's main action: inputs, then optionally the model's name, in; (image path,
-    weights line) out."""
+    """The tab's main action: inputs, then optionally the model's name and the trailing inputs
+    (``api_order``), in; (image path, weights line) out."""
 
     def compute(values: dict, progress=gr.Progress(), chosen: str = DEFAULT_MODEL):
         model = MODELS.get(variant_class, plugin, chosen)  # loaded before the GPU is held (see action)
@@ -159,11 +190,11 @@ def make_action(variant_class, specs: list[Input], output_folder: str | Path, pl
     on_gpu = gpu(compute, duration=duration)
 
     def action(*inputs, progress=gr.Progress()):
-        chosen = inputs[len(specs)] if len(inputs) > len(specs) and inputs[len(specs)] else DEFAULT_MODEL
+        given, chosen = split_arguments(specs, inputs)
         try:
             model = MODELS.get(variant_class, plugin, chosen)  # may download weights: not on the GPU's time
-            values = model.variant.check_inputs({spec.name: read_value(spec, value)
-                                                 for spec, value in zip(specs, inputs)})
+            values = model.variant.check_inputs({spec.name: read_value(spec, given[spec.name])
+                                                 for spec in specs if spec.name in given})
             prepare = getattr(model.variant, "prepare_inference", None)  # downloads it needs (VGG-19)
             if prepare is not None:
                 prepare(model, values)
@@ -177,6 +208,40 @@ def make_action(variant_class, specs: list[Input], output_folder: str | Path, pl
     return action
 
 
+def make_walk_action(variant_class, specs: list[Input], output_folder: str | Path, plugin: str | None = None):
+    """A noise-to-image tab's walk: ``walk_inputs`` in ``api_order`` with the model's name in;
+    (animated WebP path, weights line) out."""
+    on_gpu = gpu(lambda model, values: model.variant.walk(model, **values))
+
+    def walk(*inputs):
+        values, chosen = split_arguments(specs, inputs)
+        try:
+            model = MODELS.get(variant_class, plugin, chosen)
+            frames = on_gpu(model, values)
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+        return save_walk(frames, output_folder, variant_class.name), weights_line(model)
+
+    walk.__name__ = f"{variant_class.name}_walk"
+    return walk
+
+
+def make_preview(output_folder: str | Path):
+    """An uploaded image as the tab shows it beside the result: opened as ``read_value`` opens it
+    (its size checked first), in RGB, at most 512 pixels a side."""
+
+    def preview(path):
+        if path is None:
+            return None
+        try:
+            image = open_image(path)
+        except UserError as error:
+            raise gr.Error(str(error)) from None
+        shown = image.convert("RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB")
+        return save_output(fit_within(shown, 512, 1), output_folder, "input")
+    return preview
+
+
 def build_tab(variant_class, plugin: str = ""):
     """The contents of one variant's tab (call inside ``gr.Tab``); returns its model picker, or
     None. Should the plugin's code fail here, the tab says so, naming the plugin, and the
@@ -185,6 +250,9 @@ def build_tab(variant_class, plugin: str = ""):
         variant = variant_class(config_without_network(variant_class))
         intro = f"### {variant_class.title}\n\n{variant_class.description}\n\n*Paper:* {variant_class.paper}"
         specs = variant.inputs()
+        walk_specs = variant.walk_inputs() if isinstance(variant, NoiseToImage) else []
+        image_specs = [spec for spec in specs if isinstance(spec, ImageInput)]
+        examples = variant.examples()
         gr.Markdown(intro)
         with gr.Row():
             with gr.Column(scale=1):
@@ -192,18 +260,49 @@ def build_tab(variant_class, plugin: str = ""):
                 # Custom values: runs trained after the page loaded; the action checks the name.
                 picker = gr.Dropdown(choices, value=choices[0][1], label="Model", allow_custom_value=True,
                                      info="The variant's models; runs trained in the Train tab join them.")
-                components = [component_for(spec) for spec in specs]
+                components = {spec.name: component_for(spec) for spec in specs}
                 button = gr.Button("Generate", variant="primary")
+                if walk_specs:  # inputs of the same name (truncation) are shared with the grid's
+                    gr.Markdown("**Walk** from one seed's image to another's: the noise moves along a great "
+                                "circle (spherical interpolation), one image per frame.")
+                    walk_components = {spec.name: components.get(spec.name) or component_for(spec)
+                                       for spec in walk_specs}
+                    walk_button = gr.Button("Animate")
             with gr.Column(scale=2):
-                output = gr.Image(type="filepath", label="Result", format="png")
+                with gr.Row():  # each uploaded image beside the result
+                    previews = {spec.name: gr.Image(type="filepath", label=spec.label, format="png")
+                                for spec in image_specs}
+                    output = gr.Image(type="filepath", label="Result", format="png")
                 source = gr.Markdown(weights_line(variant_class=variant_class, chosen=choices[0][1]))
+                walk_output = gr.Image(type="filepath", label="Walk", format="webp") if walk_specs else None
+        if examples:
+            example_set = gr.Examples([[example.get(spec.name, spec.default) for spec in specs] for example in examples],
+                                      inputs=list(components.values()), label="Examples: click one to try it",
+                                      cache_examples=False, api_visibility="private")
     except Exception as error:
         gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
                     f"build its tab: {type(error).__name__}: {error}. Update or uninstall the plugin.")
         return None
-    button.click(make_action(variant_class, specs, output.GRADIO_CACHE, plugin), inputs=[*components, picker],
-                 outputs=[output, source], api_name=variant_class.name,
-                 concurrency_limit=LIGHT_CONCURRENCY if is_light(specs) else 1)
+
+    def arguments(specs_: list[Input], by_name: dict) -> list:
+        before, after = api_order(specs_)
+        return [*(by_name[spec.name] for spec in before), picker, *(by_name[spec.name] for spec in after)]
+
+    folder = output.GRADIO_CACHE
+    action = make_action(variant_class, specs, folder, plugin)
+    concurrency = LIGHT_CONCURRENCY if is_light(specs) else 1
+    button.click(action, inputs=arguments(specs, components), outputs=[output, source], api_name=variant_class.name,
+                 concurrency_limit=concurrency)
+    if examples:  # one click: the example fills the inputs, then runs
+        example_set.load_input_event.then(action, inputs=arguments(specs, components), outputs=[output, source],
+                                          api_visibility="private", concurrency_limit=concurrency)
+    for spec in image_specs:
+        components[spec.name].change(make_preview(folder), inputs=components[spec.name], outputs=previews[spec.name],
+                                     api_name=f"{variant_class.name}_{spec.name}", api_visibility="undocumented")
+    if walk_specs:
+        walk_button.click(make_walk_action(variant_class, walk_specs, folder, plugin),
+                          inputs=arguments(walk_specs, walk_components), outputs=[walk_output, source],
+                          api_name=f"{variant_class.name}_walk", concurrency_limit=LIGHT_CONCURRENCY)
     picker.change(lambda chosen: weights_line(variant_class=variant_class, chosen=chosen or DEFAULT_MODEL),
                   inputs=picker, outputs=source, api_visibility="private", queue=False)
     return picker

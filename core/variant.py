@@ -37,6 +37,9 @@ class Input:
     label: str
     help: str = ""
     default: Any = None
+    # In the app's API, after the model's name rather than before it: an optional input added to
+    # a variant that had others keeps their places for callers who pass them by position.
+    trailing: bool = field(default=False, kw_only=True)
 
     def check(self, value):
         """The value ``generate`` gets, checked against this input's bounds (and numbers given
@@ -121,6 +124,22 @@ def count_input(default: int = 16, maximum: int = 64) -> Slider:
     return Slider("n", "Number of images", "How many images to generate.", default, 1, maximum, 1)
 
 
+def truncation_input() -> Slider:
+    return Slider("truncation", "Truncation", "Scales the noise toward its mean: lower gives more typical, "
+                  "cleaner images and less variety; 1 is off. With noise clusters, the cluster stays.",
+                  1.0, 0.1, 1.0, 0.05, trailing=True)
+
+
+def check_values(specs: list[Input], values: dict, owner: str) -> dict:
+    """Every input's value (None or missing: its default), checked by ``Input.check``; a name
+    not among ``specs`` is refused, naming ``owner``'s inputs."""
+    unknown = sorted(set(values) - {spec.name for spec in specs})
+    if unknown:
+        raise UserError(f"{owner} takes inputs {sorted(spec.name for spec in specs)}, not {unknown}")
+    return {spec.name: spec.check(spec.default if values.get(spec.name) is None else values[spec.name])
+            for spec in specs}
+
+
 # --------------------------------------------------------------------------- outputs
 
 
@@ -131,12 +150,13 @@ class Generated:
     images: list  # of PIL.Image.Image
     captions: list[str] | None = None
     columns: int | None = None  # grid columns; default: a near-square grid
+    row_labels: list[str] | None = None  # written left of each row of the grid (a class per row)
 
     def grid(self, padding: int = 2):
         from .images import make_grid
 
         columns = self.columns or max(1, math.ceil(math.sqrt(len(self.images))))
-        return make_grid(self.images, columns, padding)
+        return make_grid(self.images, columns, padding, self.row_labels)
 
 
 Progress = Callable[[float, str], None]  # fraction done in [0, 1], a short description
@@ -283,12 +303,7 @@ class Variant:
         """Every input's value (None or missing: its default), checked against its declaration
         by ``Input.check``: what ``Model.generate`` passes to ``generate``. Override to add checks
         that involve several inputs."""
-        specs = self.inputs()
-        unknown = sorted(set(values) - {spec.name for spec in specs})
-        if unknown:
-            raise UserError(f"{self.name} takes inputs {sorted(spec.name for spec in specs)}, not {unknown}")
-        return {spec.name: spec.check(spec.default if values.get(spec.name) is None else values[spec.name])
-                for spec in specs}
+        return check_values(self.inputs(), values, self.name)
 
     def generate(self, model, progress: Progress = no_progress, **values) -> Generated:
         """Images for ``values``, which ``check_inputs`` has checked (via ``Model.generate``)."""
@@ -297,6 +312,11 @@ class Variant:
     def output_size(self, values: dict) -> tuple[int, int]:
         """(width, height) of each image ``generate`` returns for these input values."""
         return (self.config.image_size, self.config.image_size)
+
+    def examples(self) -> list[dict]:
+        """Inputs to try in one click, offered under the tab's inputs: one dict of input values per
+        example (images as file paths; inputs left out take their defaults). Default: none."""
+        return []
 
     # ---- evaluation ------------------------------------------------------------------------
     # The figure that picks the best checkpoint during training, and whether lower is better.
@@ -456,15 +476,51 @@ class Model:
 
 
 class NoiseToImage(Variant):
-    """A variant whose generator maps ``config.latent_dim`` noise to images: the seed and the
-    number of images are its inputs. DCGAN, WGAN-GP, LSGAN, WGAN, BEGAN and the MLP GAN."""
+    """A variant whose generator maps ``config.latent_dim`` Gaussian noise to images: the seed,
+    the number of images and the truncation are its inputs, and ``walk`` animates the way from
+    one seed's image to another's. DCGAN, WGAN-GP, LSGAN, WGAN, BEGAN and the MLP GAN."""
 
-    def generate(self, model, progress: Progress = no_progress, seed: int = 0, n: int = 16) -> Generated:
+    def inputs(self) -> list[Input]:
+        return [Seed(), count_input(), truncation_input()]
+
+    def generate(self, model, progress: Progress = no_progress, seed: int = 0, n: int = 16,
+                 truncation: float = 1.0) -> Generated:
         from .images import to_pil_list
         from .sampling import noise
 
         z = noise(int(n), self.config.latent_dim, int(seed), model.device)
-        return Generated(to_pil_list(model.nets["generator"](z)))
+        return Generated(to_pil_list(model.nets["generator"](self.truncate(model, z, truncation))))
+
+    def truncate(self, model, z, psi: float):
+        """``z`` scaled toward 0 by ``psi``; a noise mixture's first coordinate, which picks the
+        cluster (``NoiseMixture``), stays, so truncation pulls toward the seed's own cluster."""
+        from .networks import NoiseMixture
+        from .sampling import truncate
+
+        clustered = isinstance(getattr(model.nets["generator"], "noise", None), NoiseMixture)
+        return truncate(z, psi, start=1 if clustered else 0)
+
+    def walk_inputs(self) -> list[Input]:
+        return [Seed("seed_a", "From seed", "The walk starts at this seed's image."),
+                Seed("seed_b", "To seed", "... and ends at this seed's image.", default=1),
+                Slider("frames", "Frames", "Images in the animation, both ends included.", 32, 2, 120, 1),
+                truncation_input()]
+
+    def walk(self, model, **values) -> list:
+        """The frames of a walk through noise space from ``seed_a``'s noise to ``seed_b``'s, by
+        spherical interpolation (``ganzoo.sampling.slerp``), as PIL images: frame 0 is the first
+        image ``generate(seed=seed_a)`` draws, the last frame ``seed_b``'s. Values are checked
+        against ``walk_inputs``."""
+        import torch
+
+        from .images import to_pil_list
+        from .sampling import noise, slerp
+
+        values = check_values(self.walk_inputs(), values, f"{self.name}'s walk")
+        ends = [noise(1, self.config.latent_dim, values[seed], "cpu")[0] for seed in ("seed_a", "seed_b")]
+        z = slerp(*ends, torch.linspace(0, 1, values["frames"])).to(model.device)
+        with torch.inference_mode():
+            return to_pil_list(model.nets["generator"](self.truncate(model, z, values["truncation"])))
 
     def evaluation_batches(self, model, n: int, seed: int, data=None, batch_size: int = 500):
         from .sampling import noise
