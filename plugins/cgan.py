@@ -85,8 +85,8 @@ class CGAN(Variant):
     description = ("Pick the class to draw. The class label is given to both networks: one-hot next to "
                    "the generator's noise, and as label channels next to the discriminator's image, so "
                    "the generator learns each class separately. DCGAN's networks and losses otherwise. "
-                   "With *all*, each row is one class and each column one noise vector: the columns "
-                   "show what the noise keeps (slant, thickness) while the label changes.")
+                   "With *all*, each row is one class, named at its left, and each column one noise vector: "
+                   "the columns show what the noise keeps (slant, thickness) while the label changes.")
     Config = CGANConfig
     bundled = files(__package__) / "weights" / "cgan"
     models = {"MNIST digits": bundled}
@@ -175,7 +175,7 @@ class CGAN(Variant):
         labels = torch.tensor(chosen, device=model.device).repeat_interleave(per_class)
         images = to_pil_list(model.nets["generator"](z, labels))
         return Generated(images, captions=[names[i] for i in labels.tolist()],
-                         columns=per_class if label == ALL else None)
+                         columns=per_class if label == ALL else None, row_labels=names if label == ALL else None)
 
     def evaluation_batches(self, model, n, seed, data=None, batch_size=500):
         """Classes in turn, each image labelled with the class it was asked for: the judge's

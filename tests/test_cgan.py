@@ -101,3 +101,29 @@ def test_mnist_labels_become_digit_class_names():
     assert variant.config.class_names == [str(i) for i in range(10)]
     assert variant.config.num_classes == 10
     assert int(datasets["data"].labels.max()) == 9
+
+
+def test_the_grid_of_all_classes_names_each_row_and_the_images_stay_unlabelled(tmp_path):
+    import numpy as np
+    from ganzoo.cli import main
+    from ganzoo.images import make_grid
+    from PIL import Image
+
+    model = random_model(CGAN, config=tiny())
+    result = model.generate(label=ALL, per_class=4, seed=1)
+    assert result.row_labels == NAMES
+    labelled, plain = np.asarray(result.grid()), np.asarray(make_grid(result.images, 4))
+    margin = labelled.shape[1] - plain.shape[1]
+    assert labelled.shape[0] == plain.shape[0] and margin > 10
+    assert np.array_equal(labelled[:, margin:], plain)  # the same grid, moved right
+    for row in range(3):  # dark text left of each row
+        assert labelled[2 + row * 18:2 + row * 18 + 16, :margin].min() < 100
+    assert model.generate(label="dog", per_class=4, seed=1).row_labels is None
+
+    weights = save_weights(tmp_path / "weights", model.variant, model.nets)
+    assert main(["sample", "cgan", "--weights", str(weights), "--per-class", "4", "--seed", "1",
+                 "--device", "cpu", "--out-dir", str(tmp_path / "out")]) == 0
+    for row, name in enumerate(NAMES):
+        files = sorted((tmp_path / "out" / name).glob("*.png"))
+        assert [np.asarray(Image.open(f)).tolist() for f in files] == \
+            [np.asarray(im).tolist() for im in result.images[row * 4:row * 4 + 4]]
