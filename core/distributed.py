@@ -58,7 +58,7 @@ def current() -> World:
     """This process's place in the process group now running; World() when none runs."""
     if not (dist.is_available() and dist.is_initialized()):
         return World()
-    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    return World(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
 
 
 def training_device(name: str, world: World) -> torch.device:

@@ -372,7 +372,7 @@ def _run_jobs(spec: Path) -> None:
                                                      **job.get("config", {})})
             variant, seen = variant_class(config), []
 
-            def train_step(ctx, step=variant.train_step):
+            def train_step(ctx, step=variant.train_step, seen=seen):
                 seen[:] = [ctx]  # to compare the networks of the processes afterwards
                 return step(ctx)
 

@@ -50,10 +50,9 @@ from typing import Callable
 
 import torch
 
-from . import __version__
+from . import __version__, distributed
 from .augment import setup_diffaugment
 from .averaging import WeightAverage
-from . import distributed
 from .data import BatchStream
 from .devices import autocast, uses_channels_last
 from .errors import UserError
@@ -106,16 +105,16 @@ class TrainContext:
     """What ``Variant.train_step`` works with."""
 
     def __init__(self, variant: Variant, nets: dict, optimizers: dict, device: torch.device,
-                 streams: dict[str, BatchStream], state: dict, world: distributed.World = distributed.World()):
+                 streams: dict[str, BatchStream], state: dict, world: distributed.World | None = None):
         self.variant = variant
         self.config = variant.config
+        self.world = world or distributed.World()  # rank 0 of 1 in a single process
         self.modules = nets  # the networks themselves: checkpoints, previews, the average, the weights
-        self.nets = distributed.wrap(nets, optimizers, world, device)  # as train_step calls them
+        self.nets = distributed.wrap(nets, optimizers, self.world, device)  # as train_step calls them
         self.optimizers = optimizers
         self.device = device
         self.streams = streams
         self.state = state  # the variant's own checkpointed state
-        self.world = world
         self.step = 0
         self.average: WeightAverage | None = None  # with --ema-decay: what previews, scores and exports use
 

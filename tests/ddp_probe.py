@@ -8,7 +8,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-from ganzoo.api import NoiseToImage, adam_per_network, bce_d_loss, bce_g_loss, hookimpl, step
+from ganzoo.api import (
+    NoiseToImage,
+    adam_per_network,
+    bce_d_loss,
+    bce_g_loss,
+    hookimpl,
+    step,
+)
 from torch import nn
 
 

@@ -289,9 +289,9 @@ def test_a_part_of_a_wrapped_network_is_a_clear_error():
     torch.nn.Module.__init__(wrapped)
     wrapped.module = D
     with pytest.raises(AttributeError, match="BEGANDiscriminator.encoder: .*Call the network itself"):
-        wrapped.encoder
+        _ = wrapped.encoder
     with pytest.raises(AttributeError, match="no_such_part"):
-        wrapped.no_such_part
+        _ = wrapped.no_such_part
 
 
 def test_the_loop_brings_the_losses_to_the_host_every_log_every_steps(monkeypatch, tmp_path):
