@@ -1,4 +1,5 @@
-"""Measuring a model offline with the digit judge (core/judge.py).
+"""Measuring a model offline with a judge (core/judge.py): the digits' or the emoji's, chosen
+by the model's images (grey or colour) or by name.
 
 Figures, each beside its real-data reference:
 - ``fd``: Frechet distance between the judge's features of generated and real images
@@ -6,7 +7,10 @@ Figures, each beside its real-data reference:
   images; with half as many images per side it runs a little high, as Frechet distances do);
 - ``classifier_is``: the Inception score with the judge as classifier (``classifier_is_real``);
 - ``label_accuracy``: where the variant says which label each image should have (the
-  conditional GAN's requested class, CycleGAN's source digit), the share the judge agrees.
+  conditional GAN's requested class, CycleGAN's source digit), the share the judge agrees;
+- ``memorisation_*`` (with training images, ``ganzoo.memorisation``): whether generated
+  images are copies of training images;
+- ``paired_*`` (``ganzoo.paired``): translations against their true images, where they exist.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import torch
 
 from .data import ImageSet, load_images
 from .errors import UserError
-from .judge import JUDGE_DIR, DigitJudge, load_judge
+from .judge import JUDGE_DIR, JUDGES, DigitJudge, judge_for, judge_spec, load_judge
 from .networks import eval_mode
 
 
@@ -109,7 +113,7 @@ class Reference:
     def save(self, path: Path, source: str) -> None:
         from safetensors.torch import save_file
 
-        metadata = {"source": source, "figures": json.dumps(self.figures)}
+        metadata = {"source": source, "figures": json.dumps(self.figures), "judge": self.judge.name}
         save_file({"mean": self.mean, "cov": self.cov}, str(path), metadata=metadata)
 
     @classmethod
@@ -118,16 +122,29 @@ class Reference:
 
         with safe_open(str(path), framework="pt") as file:
             tensors = {key: file.get_tensor(key) for key in ("mean", "cov")}
-            figures = json.loads(file.metadata()["figures"])
-        return cls(judge, tensors["mean"], tensors["cov"], figures)
+            metadata = file.metadata()
+        owner = metadata.get("judge", "digits")  # files written before there were two judges: the digits'
+        if owner != judge.name:
+            raise UserError(f"{path} holds the {owner} judge's statistics, not the {judge.name} judge's")
+        return cls(judge, tensors["mean"], tensors["cov"], json.loads(metadata["figures"]))
 
 
-def load_reference(judge: DigitJudge, real_source: str) -> Reference:
-    """The reference for ``--real``: the MNIST test split's statistics that ship with ganzoo
-    (``mnist``, the default), or any real images ``load_images`` reads."""
-    if real_source == BUNDLED_REFERENCE_NAME:
-        return Reference.load(judge, BUNDLED_REFERENCE)
-    return Reference.from_images(judge, load_images(real_source, 28, 1))
+def is_bundled_reference(real_source: str) -> bool:
+    """Whether ``--real`` names a judge's shipped statistics (``mnist``, ``emoji``), not images."""
+    return any(real_source == spec.reference_name for spec in JUDGES.values())
+
+
+def load_reference(judge: DigitJudge, real_source: str | None = None) -> Reference:
+    """The reference for ``--real``: the statistics of a test split that ship with the judge
+    (``mnist`` for the digits', ``emoji`` for the emoji's: the default, None), or any real
+    images ``load_images`` reads."""
+    spec = judge_spec(judge.name)
+    if real_source is None or real_source == spec.reference_name:
+        return Reference.load(judge, spec.reference)
+    if is_bundled_reference(real_source):
+        raise UserError(f"--real {real_source} is another judge's statistics; the {judge.name} judge's are "
+                        f"'{spec.reference_name}', or pass a folder of real images")
+    return Reference.from_images(judge, load_images(real_source, judge.image_size, judge.channels))
 
 
 def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None = None):
@@ -170,42 +187,67 @@ def inception_figures(inception, generated: list[torch.Tensor], real: ImageSet) 
             "inception_fd_real_floor": frechet_distance(real_features[0::2], real_features[1::2])}
 
 
-def evaluate(model, real_source: str, n: int = 10_000, seed: int = 0, data_source: str | None = None,
-             device="cpu", inception_weights=None) -> dict:
-    """The judge's figures; with ``inception_weights`` (a path) also the Inception FID."""
+def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int = 0, data_source: str | None = None,
+             device="cpu", inception_weights=None, *, judge_name: str | None = None,
+             train_source: str | None = None) -> dict:
+    """The judge's figures (``judge_name``; None: ``judge_for`` the model's images) against
+    ``real_source`` (None: the judge's shipped statistics); with ``inception_weights`` (a path)
+    also the Inception FID; with ``train_source`` the memorisation check, against
+    ``real_source``'s images held out, or leave-one-out where it names shipped statistics."""
+    config = model.variant.config
+    judge = load_judge(device=device, name=judge_name or judge_for(config))
+    real_images = real_source is not None and not is_bundled_reference(real_source)
     inception = None
     if inception_weights is not None:  # load first: a bad file fails before the long part
         from .inception import load_inception
 
         inception = load_inception(inception_weights, device)
-        if real_source == BUNDLED_REFERENCE_NAME:
-            raise UserError("the Inception FID needs real images, not the judge's statistics of them: "
-                            "pass --real with MNIST's folder (for example ../shared/data/mnist)")
-    judge = load_judge(device=device)
+        if not real_images:
+            raise UserError(f"the Inception FID needs real images, not the judge's statistics of them: pass --real "
+                            f"with a folder of them (for example {judge_spec(judge.name).data})")
     reference = load_reference(judge, real_source)
     data = None
     if data_source is not None:
-        config = model.variant.config
         data = load_images(data_source, config.image_size, config.channels)
     images, labels = generate_for_evaluation(model, n, seed, data)
-    figures = score_images(reference, images, labels)
+    figures = {"judge": judge.name, **score_images(reference, images, labels)}
+    if inception is not None or train_source is not None:
+        real = load_images(real_source, config.image_size, config.channels) if real_images else None
     if inception is not None:
-        figures.update(inception_figures(inception, images, load_images(real_source, 28, 1)))
+        figures.update(inception_figures(inception, images, real))
+    if train_source is not None:
+        from .memorisation import memorisation
+
+        train = as_float_images(load_images(train_source, config.image_size, config.channels))
+        figures.update(memorisation(images, train, None if real is None else as_float_images(real)))
     return figures
 
 
 def format_report(name: str, figures: dict) -> str:
     rows = [("variant", name)]
+    if "judge" in figures:
+        rows.append(("judge", figures["judge"]))
     pairs = [("fd", "fd_real_floor", "Frechet distance (judge features)", "real-vs-real floor"),
              ("classifier_is", "classifier_is_real", "classifier Inception score", "real data"),
              ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data"),
-             ("inception_fd", "inception_fd_real_floor", "Inception FID (torchvision weights)", "real-vs-real floor")]
+             ("inception_fd", "inception_fd_real_floor", "Inception FID (torchvision weights)", "real-vs-real floor"),
+             ("paired_l1", "paired_l1_identity", "L1 against the true images", "identity baseline"),
+             ("paired_psnr", "paired_psnr_identity", "PSNR against the true images, dB", "identity baseline")]
     rows.append(("samples", str(figures.get("samples"))))
     for key, ref, label, ref_label in pairs:
         if key in figures:
             rows.append((label, f"{figures[key]:.3f}  ({ref_label}: {figures.get(ref, float('nan')):.3f})"))
     if "inception_fd" not in figures:
         rows.append(("Inception FID", "not measured (no Inception weights: see --inception-weights)"))
+    if "memorisation_ratio" in figures:
+        kind = figures["memorisation_real"]
+        nearest = (f"median distance {figures['memorisation_nn_median']:.3f}  ({kind} real images: "
+                   f"{figures['memorisation_nn_median_real']:.3f})")
+        ratio = (f"{figures['memorisation_ratio']:.3f}  (generated / real medians: about 1 or more is healthy, "
+                 f"well below 1 means copies)")
+        copies = (f"{figures['memorisation_near_copies']:.3f}  (closer to a training image than 1% of {kind} real "
+                  f"images are: about 0.01 is healthy)")
+        rows += [("nearest training image", nearest), ("memorisation ratio", ratio), ("near-copies", copies)]
     width = max(len(r[0]) for r in rows)
     return "\n".join(f"{k.ljust(width)}  {v}" for k, v in rows)
 
@@ -218,7 +260,8 @@ class TrainingEvaluator:
 
     def __init__(self, variant, datasets: dict, sources: dict, n: int):
         role = variant.evaluation_reference_role
-        self.reference = Reference.from_images(load_judge(), load_images(sources[role], 28, 1))
+        judge = load_judge(name=judge_for(variant.config))
+        self.reference = Reference.from_images(judge, load_images(sources[role], judge.image_size, judge.channels))
         self.data = datasets["data"] if role != "data" else None  # translators' input domain
         self.n = n
         self.metric, self.mode = variant.selection_metric

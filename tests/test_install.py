@@ -109,7 +109,9 @@ def test_the_wheel_installs_one_namespace_with_its_weights_and_judge(wheel):
     for required in ("ganzoo/api.py", "ganzoo/__main__.py", "ganzoo/plugins/dcgan.py",
                      "ganzoo/plugins/weights/dcgan/model.safetensors", "ganzoo/plugins/weights/cgan/config.json",
                      "ganzoo/judge-weights/digits/model.safetensors",
-                     "ganzoo/judge-weights/digits/mnist-test-reference.safetensors"):
+                     "ganzoo/judge-weights/digits/mnist-test-reference.safetensors",
+                     "ganzoo/judge-weights/emoji/model.safetensors", "ganzoo/judge-weights/emoji/report.json",
+                     "ganzoo/judge-weights/emoji/emoji-test-reference.safetensors"):
         assert required in names, f"the wheel lacks {required}"
     entry_points = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "ganzoo = ganzoo.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
