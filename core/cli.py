@@ -18,8 +18,6 @@ from pathlib import Path
 from . import __version__
 from .errors import UserError
 
-# The judge's statistics of the MNIST test split, shipped with it (ganzoo.evaluation).
-DEFAULT_REAL = "mnist"
 TRAIN_FLAGS = {"steps", "epochs", "batch_size", "seed", "device", "sample_every", "checkpoint_every",
                "resume", "init_from", "out", "data", "lr"}
 
@@ -215,7 +213,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500)")
     train.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (500)")
     train.add_argument("--eval-every", type=int, default=None,
-                       help="for digit data: score with the judge every N steps and keep the best weights in OUT/best")
+                       help="score with the judge (digits for grey images, emoji for colour) every N steps and "
+                            "keep the best weights in OUT/best")
     train.add_argument("--eval-samples", type=int, default=None, help="images per evaluation (2000)")
     train.add_argument("--diversity-every", type=int, default=None,
                        help="log the samples' diversity (mode-collapse watch) every N steps (50; 0: off)")
@@ -264,15 +263,27 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
     push.add_argument("--private", action="store_true")
     push.add_argument("--token", help="Hub token (default: the one from `hf auth login` or HF_TOKEN)")
 
-    evaluate = commands.add_parser("eval", help="measure a model's quality with the digit judge, offline")
+    evaluate = commands.add_parser("eval", help="measure a model's quality with a judge (digits or emoji) offline")
     evaluate.add_argument("variant", metavar="VARIANT", help=variant_help)
     evaluate.add_argument("--weights", help="as for sample (default: the variant's default weights)")
     evaluate.add_argument("-n", "--samples", type=int, default=10_000, help="generated images (10000)")
     evaluate.add_argument("--seed", type=int, default=0)
-    evaluate.add_argument("--real", default=DEFAULT_REAL, metavar="DATA",
-                          help="real images to compare with: 'mnist' (the default) uses the MNIST test split's "
-                               "statistics that ship with the judge; or a folder, IDX folder or CSV of real digits")
+    evaluate.add_argument("--real", default=None, metavar="DATA",
+                          help="real images to compare with: 'mnist' or 'emoji' (the default: the judge's own) use "
+                               "the statistics of the MNIST or emoji test split that ship with the judge; or a "
+                               "folder, IDX folder or CSV of real images, also the held-out images of --train-data")
+    evaluate.add_argument("--judge", choices=("digits", "emoji"), default=None,
+                          help="the judge: digits (28x28 grey) or emoji (nine categories, colour); default: emoji "
+                               "for a model of colour images, digits for grey ones")
+    evaluate.add_argument("--train-data", metavar="DATA",
+                          help="the model's training images: check whether generated images copy them (each one's "
+                               "distance to its nearest training image, beside --real's images, or leave-one-out "
+                               "on the training images where --real is a judge's statistics)")
     evaluate.add_argument("--data", help="input images for variants that translate (CycleGAN: UCI digits)")
+    evaluate.add_argument("--paired-truth", metavar="DATA",
+                          help="for variants that translate: a folder of the true translations of --data's images, "
+                               "matched by file name (emoji: --data twemoji/test --paired-truth noto/test); adds "
+                               "L1 and PSNR against them, beside the untranslated input's (identity baseline)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", type=Path, help="also write the figures here")
     evaluate.add_argument("--inception-weights", type=Path, default=None,
@@ -467,8 +478,19 @@ def cmd_eval(args) -> None:
 
     _require(args.variant, "evaluation_batches", "cannot be scored by `ganzoo eval`")
     model = _load_model(args)
+    paired = {}
+    if args.paired_truth:  # first: a folder that does not pair fails before the long part
+        from .paired import evaluate_paired
+
+        if model.variant.evaluation_reference_role == "data":
+            raise UserError(f"{model.variant.name} does not translate images; --paired-truth is for variants that do")
+        if not args.data:
+            raise UserError("--paired-truth needs --data: the images whose true translations it holds")
+        paired = evaluate_paired(model, args.data, args.paired_truth)
     figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device,
-                       inception_weights_path(args.inception_weights))
+                       inception_weights_path(args.inception_weights), judge_name=args.judge,
+                       train_source=args.train_data)
+    figures.update(paired)
     print(format_report(model.variant.name, figures))
     if args.json:
         args.json.write_text(json.dumps({"variant": model.variant.name, "weights": model.source, **figures}, indent=2))
