@@ -1,0 +1,98 @@
+"""CycleGAN's tab: the input beside the output, and examples to try in one click (the digits
+that ship with the plugin, then the test emoji where the checkout has them)."""
+
+import socket
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from ganzoo import testing, ui
+from ganzoo.plugins import cyclegan
+from ganzoo.plugins.cyclegan import CycleGAN
+from ganzoo.registry import registry
+from ganzoo.weights import load_model
+from gradio_client import Client, handle_file
+from PIL import Image
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app():
+    from ganzoo.app import build_app, launch
+
+    monkeypatch = pytest.MonkeyPatch()
+    monkeypatch.delenv("GANZOO_WEIGHTS_CYCLEGAN", raising=False)  # the bundled weights
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
+    demo = build_app({"cyclegan": registry()["cyclegan"]})
+    port = _free_port()
+    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    try:
+        yield demo, f"http://127.0.0.1:{port}/"
+    finally:
+        demo.close()
+        monkeypatch.undo()
+
+
+def test_the_tab_returns_the_input_and_its_translation(app, tmp_path):
+    _, url = app
+    client = Client(url, verbose=False, download_files=str(tmp_path / "dl"))
+    photo = tmp_path / "photo.png"
+    testing.test_image(size=40).save(photo)
+    shown = client.predict(handle_file(str(photo)), api_name="/cyclegan_image")
+    translated, weights = client.predict(handle_file(str(photo)), "a2b", api_name="/cyclegan")
+    assert np.array_equal(np.asarray(Image.open(shown).convert("RGB")), np.asarray(Image.open(photo)))
+    expected = load_model(CycleGAN).generate(image=str(photo)).images[0]
+    assert np.array_equal(np.asarray(Image.open(translated)), np.asarray(expected))
+    assert "UCI digits to MNIST" in weights
+
+
+def test_the_input_and_the_result_sit_side_by_side(app):
+    demo, _ = app
+    images = {block.label: block for block in demo.blocks.values() if isinstance(block, gr.Image)}
+    assert images["Image"].parent is images["Result"].parent
+    assert isinstance(images["Result"].parent, gr.Row)
+
+
+def test_examples_ship_with_the_plugin_and_are_small():
+    shipped = [Path(example["image"]) for example in CycleGAN().examples()][:3]
+    assert [path.name for path in shipped] == ["uci-digit-2.png", "uci-digit-5.png", "uci-digit-7.png"]
+    for path in shipped:
+        assert path.stat().st_size < 2000 and Image.open(path).size == (28, 28)
+
+
+def test_examples_add_the_first_image_of_a_folder_and_of_each_sub_folder(tmp_path, monkeypatch):
+    for name in ("cats/b.png", "cats/a.png", "dogs/c.png", "top.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        testing.test_image(size=8).save(tmp_path / name)
+    (tmp_path / "notes.txt").write_text("not an image")
+    monkeypatch.setenv("GANZOO_EXAMPLES_CYCLEGAN", str(tmp_path))
+    names = [Path(example["image"]).relative_to(tmp_path).as_posix() for example in CycleGAN().examples()[3:]]
+    assert names == ["top.png", "cats/a.png", "dogs/c.png"]
+    monkeypatch.setenv("GANZOO_EXAMPLES_CYCLEGAN", str(tmp_path / "missing"))
+    assert len(CycleGAN().examples()) == 3
+
+
+@pytest.mark.skipif(not cyclegan.EMOJI_EXAMPLES.is_dir(), reason="needs ../shared/data/emoji")
+def test_the_test_emoji_are_offered_one_per_category(monkeypatch):
+    monkeypatch.delenv("GANZOO_EXAMPLES_CYCLEGAN", raising=False)
+    emoji = [Path(example["image"]) for example in CycleGAN().examples()[3:]]
+    assert len(emoji) == 9 and len({path.parent.name for path in emoji}) == 9
+    assert all(path.is_relative_to(cyclegan.EMOJI_EXAMPLES) for path in emoji)
+
+
+def test_a_click_on_an_example_fills_the_inputs_then_translates(app):
+    demo, _ = app
+    dataset = next(block for block in demo.blocks.values() if isinstance(block, gr.Dataset))
+    assert [Path(row[0]).name for row in dataset.samples[:3]] == ["uci-digit-2.png", "uci-digit-5.png",
+                                                                  "uci-digit-7.png"]
+    loads = [fn for fn in demo.fns.values() if any(target[0] == dataset._id for target in fn.targets)]
+    assert len(loads) == 1
+    runs = [fn for fn in demo.fns.values() if fn.trigger_after == loads[0]._id]
+    assert len(runs) == 1 and [block.label for block in runs[0].outputs][:1] == ["Result"]
+    assert runs[0].fn.__name__ == "cyclegan"  # the tab's own action
