@@ -2,11 +2,12 @@
 the bundled model cards and the cards `model_card` writes parses with the CLI's own parser.
 
 A command line is a line of a fenced code block that starts with `ganzoo ` (after any
-`NAME=value` environment assignments), or a comment in one that quotes such a command
-(`# which runs: ganzoo train ...`). Backslash-continued lines are joined, trailing `# comments`
-dropped and placeholders such as `<revision>` given a plausible value. Commands that name a
-third-party variant (the example's `example_mlp`, the guide's `my_gan`) parse with that plugin
-installed as pip would install it, from the code the docs ship.
+`NAME=value` environment assignments, or `torchrun` and its options up to `-m`), or a comment
+in one that quotes such a command (`# which runs: ganzoo train ...`). Backslash-continued
+lines are joined, trailing `# comments` dropped and placeholders such as `<revision>` given a
+plausible value. Commands that name a third-party variant (the example's `example_mlp`, the
+guide's `my_gan`) parse with that plugin installed as pip would install it, from the code the
+docs ship.
 
 ``documented_commands()`` lists every command this module parses.
 """
@@ -83,6 +84,8 @@ def _words(line: str) -> list[str] | None:
         return None
     while words and re.fullmatch(r"[A-Za-z_]\w*=.*", words[0]):  # NAME=value before the command
         words.pop(0)
+    if words and words[0] == "torchrun" and "-m" in words:  # torchrun [its options] -m ganzoo ...
+        words = words[words.index("-m") + 1:]
     return words if words and words[0] == "ganzoo" and len(words) > 1 else None
 
 
