@@ -310,10 +310,9 @@ def _peek(argv: list[str], flag: str) -> str | None:
 
 
 def cmd_list(args) -> None:
-    from .registry import registry
-    from .weights import describe_default
-
     from .models import models_of
+    from .registry import conflicts, registry
+    from .weights import describe_default
 
     rows = [(name, reg.variant.title, reg.plugin, describe_default(reg.variant),
              ", ".join(f'"{model}"' for model in models_of(reg.variant)) or "-") for name, reg in registry().items()]
@@ -321,6 +320,8 @@ def cmd_list(args) -> None:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(5)]
     for row in [header, *rows]:
         print("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip())
+    for conflict in conflicts():
+        print(f"conflict: {conflict}")
 
 
 def cmd_train(args) -> int:
@@ -384,10 +385,9 @@ def cmd_train(args) -> int:
 def _load_model(args):
     """The variant's model from --weights (or its default weights) on --device, saying which."""
     from .devices import pick_device
-    from .registry import get_variant
-    from .weights import load_model
+    from .registry import get_variant, load_variant_model
 
-    model = load_model(get_variant(args.variant), args.weights, pick_device(args.device))
+    model = load_variant_model(get_variant(args.variant), args.weights, pick_device(args.device))
     print(f"weights: {model.source}", file=sys.stderr)
     return model
 

@@ -181,8 +181,30 @@ def test_the_cli_works_with_a_conflicting_plugin_installed(process_registry, ins
         plugins.registry(refresh=True)
     assert [c.plugins for c in plugins.conflicts()] == [("ganzoo.plugins.dcgan", "dupe3")]
     assert cli.main(["list"]) == 0
-    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()}
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines()}
     assert "ganzoo.plugins.dcgan" in rows["dcgan"] and "dupe3" in rows["mine"]
+    assert "conflict: 2 plugins register a variant named 'dcgan': 'ganzoo.plugins.dcgan' and 'dupe3'" in out
+
+
+def test_the_cli_says_in_one_line_that_a_plugins_networks_fail(process_registry, monkeypatch, capsys):
+    from ganzoo import cli
+    from ganzoo.plugins.dcgan import DCGAN
+
+    class Broken(DCGAN):
+        name = "broken_networks"
+        bundled = None
+
+        def build_networks(self):
+            raise RuntimeError("no kernels for this layer")
+
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    monkeypatch.setitem(plugins.registry(), "broken_networks", plugins.Registration(Broken, "broken-plugin"))
+    with pytest.warns(UserWarning, match="untrained"):
+        assert cli.main(["sample", "broken_networks", "-o", "unused.png"]) == 2
+    error = capsys.readouterr().err
+    assert "ganzoo: error: variant 'broken_networks' from plugin 'broken-plugin' could not be loaded" in error
+    assert "Traceback" not in error
 
 
 def test_a_variant_whose_networks_fail_to_build_is_a_plugin_error_naming_the_plugin(monkeypatch):
