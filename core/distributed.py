@@ -120,9 +120,10 @@ def seed_process(seed: int, world: World, step: int = 0) -> None:
 
 
 class DataParallel(DistributedDataParallel):
-    """``DistributedDataParallel`` that says what to do when a variant reaches for a part of the
-    network it wraps (``D.encoder``): a part called on its own bypasses the wrapper, and its
-    gradients would not be averaged across the processes."""
+    """``DistributedDataParallel`` that passes on the plain attributes of the network it wraps
+    (``G.width``) and says what to do when a variant reaches for a part of it (``D.encoder``, a
+    method, a tensor): computed on its own, a part bypasses the wrapper, and its gradients would
+    not be averaged across the processes."""
 
     def __getattr__(self, name: str):
         try:
@@ -131,6 +132,9 @@ class DataParallel(DistributedDataParallel):
             module = self.__dict__.get("_modules", {}).get("module")
             if module is None or name.startswith("_") or not hasattr(module, name):
                 raise
+            value = getattr(module, name)
+            if not (isinstance(value, (torch.nn.Module, torch.Tensor)) or callable(value)):
+                return value
             raise AttributeError(
                 f"{type(module).__name__}.{name}: in data-parallel training each trained network is wrapped in "
                 f"DistributedDataParallel, which averages the gradients of what its forward computes. Call the "

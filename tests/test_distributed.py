@@ -283,13 +283,17 @@ def test_one_process_starts_no_process_group():
 
 def test_a_part_of_a_wrapped_network_is_a_clear_error():
     """BEGAN called its discriminator's encoder and decoder apart, which bypasses the wrapper and
-    its gradient averaging; the wrapper now says so, instead of nn.Module's bare AttributeError."""
+    its gradient averaging; the wrapper now says so, instead of nn.Module's bare AttributeError.
+    Plain attributes pass through."""
     D = get_variant("began")(get_variant("began").tiny_config()).build_networks()["discriminator"]
-    wrapped = distributed.DataParallel.__new__(distributed.DataParallel)
+    D.note, D.scale = "plain", torch.ones(1)
+    wrapped = distributed.DataParallel.__new__(distributed.DataParallel)  # no process group here
     torch.nn.Module.__init__(wrapped)
     wrapped.module = D
-    with pytest.raises(AttributeError, match="BEGANDiscriminator.encoder: .*Call the network itself"):
-        _ = wrapped.encoder
+    for part in ("encoder", "scale"):
+        with pytest.raises(AttributeError, match=f"BEGANDiscriminator.{part}: .*Call the network itself"):
+            getattr(wrapped, part)
+    assert wrapped.note == "plain"
     with pytest.raises(AttributeError, match="no_such_part"):
         _ = wrapped.no_such_part
 
