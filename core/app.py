@@ -15,6 +15,7 @@ os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 import gradio as gr  # noqa: E402
 
+from .compare_tab import build_compare_tab  # noqa: E402
 from .registry import registry  # noqa: E402
 from .ui import build_tab, header_markdown, model_picker_update  # noqa: E402
 
@@ -40,6 +41,8 @@ def build_app(variants=None) -> gr.Blocks:
                     pickers[registration.variant] = picker
                     tab.select(_refresher([registration.variant]), inputs=picker, outputs=picker,
                                api_visibility="private", queue=False)
+            with gr.Tab("Compare", id="compare"):
+                build_compare_tab(variants)
         if pickers:
             demo.load(_refresher(list(pickers)), inputs=list(pickers.values()), outputs=list(pickers.values()),
                       api_visibility="private", queue=False)
