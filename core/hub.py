@@ -95,6 +95,8 @@ def sample_command(variant, repo_id: str | None) -> str:
 
     words = ["ganzoo", "sample", variant.name, *(["--weights", repo_id] if repo_id else [])]
     for spec in variant.inputs():
+        if spec.trailing:  # optional extras (truncation) stay at their defaults
+            continue
         flag = "-n" if spec.name == "n" else "--" + spec.name.replace("_", "-")
         if isinstance(spec, ImageInput):
             words += [] if spec.optional else [flag, f"{spec.name}.png"]

@@ -481,7 +481,13 @@ class NoiseToImage(Variant):
     one seed's image to another's. DCGAN, WGAN-GP, LSGAN, WGAN, BEGAN and the MLP GAN."""
 
     def inputs(self) -> list[Input]:
-        return [Seed(), count_input(), truncation_input()]
+        """Seed, number and truncation; no truncation for a subclass whose own ``generate``
+        does not take it (written before there was one)."""
+        import inspect
+
+        parameters = inspect.signature(self.generate).parameters
+        truncates = "truncation" in parameters or any(p.kind is p.VAR_KEYWORD for p in parameters.values())
+        return [Seed(), count_input(), *([truncation_input()] if truncates else [])]
 
     def generate(self, model, progress: Progress = no_progress, seed: int = 0, n: int = 16,
                  truncation: float = 1.0) -> Generated:

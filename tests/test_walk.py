@@ -178,3 +178,17 @@ def test_truncation_comes_after_the_model_so_older_callers_keep_their_places(cli
     truncated, _ = client.predict(1, 4, "default", 0.3, api_name="/dcgan")
     assert np.array_equal(pixels(Image.open(plain)), pixels(Image.open(same)))
     assert not np.array_equal(pixels(Image.open(plain)), pixels(Image.open(truncated)))
+
+
+def test_a_plugin_whose_generate_predates_truncation_keeps_working():
+    class OldStyle(DCGAN):
+        name = "old_style"
+
+        def generate(self, model, progress=None, seed=0, n=16):
+            return super().generate(model, progress, seed, n)
+
+    old = random_model(OldStyle, "cpu", OldStyle.tiny_config())
+    assert [spec.name for spec in old.variant.inputs()] == ["seed", "n"]
+    assert len(old.generate(seed=1, n=2).images) == 2
+    assert len(old.variant.walk(old, seed_a=1, seed_b=2, frames=3, truncation=0.5)) == 3
+    assert "truncation" in [spec.name for spec in DCGAN().inputs()]
