@@ -8,7 +8,10 @@ do not use up the GPU's time."""
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
+import sys
 
 DEFAULT_GPU_SECONDS = 60  # ZeroGPU's own default
 
@@ -33,3 +36,11 @@ def gpu_seconds(variant, values: dict) -> int:
     if estimate is None:
         return DEFAULT_GPU_SECONDS
     return max(1, math.ceil(estimate(values)))
+
+
+def on_zerogpu() -> bool:
+    """Whether this is ZeroGPU hardware: ``spaces`` importable and ``SPACES_ZERO_GPU`` set (Spaces
+    sets it there). Elsewhere ``spaces.GPU`` changes nothing, and a GPU stays attached."""
+    if os.environ.get("SPACES_ZERO_GPU", "").lower() not in ("1", "true", "yes"):
+        return False
+    return "spaces" in sys.modules or importlib.util.find_spec("spaces") is not None

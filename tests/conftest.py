@@ -26,6 +26,8 @@ os.environ["HF_HUB_ETAG_TIMEOUT"] = "5"
 os.environ["HF_HOME"] = tempfile.mkdtemp(prefix="ganzoo-test-hf-")
 os.environ.pop("HF_TOKEN", None)
 os.environ.pop("HF_HUB_OFFLINE", None)
+# The app's training jobs (ganzoo.jobs): never the user's folder.
+os.environ["GANZOO_JOBS"] = tempfile.mkdtemp(prefix="ganzoo-test-jobs-")
 # Bundled and Hub default weights are resolved only when a test asks for it.
 os.environ.setdefault("GANZOO_NO_DEFAULT_HUB", "1")
 
