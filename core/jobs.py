@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import atexit
 import dataclasses
-import importlib.machinery
 import json
 import os
 import shutil
@@ -113,10 +112,9 @@ class Job:
 
 
 def child_command(args: list[str]) -> list[str]:
-    """``python -m ganzoo ARGS`` where this interpreter can import ganzoo; from a checkout that
-    was never installed (a Space runs app.py), the checkout's folders imported as app.py does."""
-    if importlib.machinery.PathFinder.find_spec("ganzoo") is not None:
-        return [sys.executable, "-m", "ganzoo", *args]
+    """``ganzoo ARGS`` in a new interpreter, which imports ganzoo from the very folders this
+    process's came from, as app.py does: a Space runs a checkout that was never installed,
+    where ``python -m ganzoo`` would find nothing."""
     import ganzoo
     import ganzoo.plugins
 

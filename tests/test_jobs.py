@@ -252,3 +252,16 @@ def test_off_zerogpu_nothing_is_sliced(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "spaces", FakeSpaces())
     monkeypatch.delenv("SPACES_ZERO_GPU", raising=False)
     assert not JobManager(tmp_path / "jobs").sliced
+
+
+def test_the_child_imports_ganzoo_from_this_process_folders(tmp_path):
+    """A Space runs app.py from a checkout that was never installed: `python -m ganzoo` would
+    find nothing there. The child imports the same folders as the server."""
+    import subprocess
+
+    import ganzoo
+
+    command = jobs_module.child_command(["list"])
+    assert command[1] == "-c" and command[3] == str(Path(ganzoo.__file__).parent)
+    result = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=WAIT)
+    assert result.returncode == 0 and "ganzoo.plugins.dcgan" in result.stdout, result.stderr
