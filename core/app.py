@@ -17,6 +17,7 @@ import gradio as gr  # noqa: E402
 
 from .compare_tab import build_compare_tab  # noqa: E402
 from .registry import registry  # noqa: E402
+from .train_tab import browser_state, build_train_tab  # noqa: E402
 from .ui import build_tab, header_markdown, model_picker_update  # noqa: E402
 
 
@@ -28,10 +29,15 @@ MAX_FILE_SIZE = "32mb"  # an upload larger than this is refused before it is sto
 DELETE_CACHE = (3600, 3600)
 
 
-def build_app(variants=None) -> gr.Blocks:
+def build_app(variants=None, jobs=None) -> gr.Blocks:
+    """The app: a tab per variant of ``variants`` (default: every registered one), and the
+    Train tab, whose jobs ``jobs`` runs (default: ganzoo.jobs.default_manager())."""
+    from .jobs import default_manager
+
     variants = registry() if variants is None else variants
     with gr.Blocks(title="ganzoo", delete_cache=DELETE_CACHE) as demo:
         gr.Markdown(header_markdown(len(variants)))
+        browser = browser_state()
         pickers = {}  # variant class -> its tab's model picker
         with gr.Tabs():
             for name, registration in variants.items():
@@ -43,6 +49,8 @@ def build_app(variants=None) -> gr.Blocks:
                                api_visibility="private", queue=False)
             with gr.Tab("Compare", id="compare"):
                 build_compare_tab(variants)
+            with gr.Tab("Train", id="train"):
+                build_train_tab(demo, variants, jobs if jobs is not None else default_manager(), browser)
         if pickers:
             demo.load(_refresher(list(pickers)), inputs=list(pickers.values()), outputs=list(pickers.values()),
                       api_visibility="private", queue=False)

@@ -259,9 +259,10 @@ def build_tab(variant_class, plugin: str = ""):
                 choices = model_choices(variant_class)
                 # Custom values: runs trained after the page loaded; the action checks the name.
                 picker = gr.Dropdown(choices, value=choices[0][1], label="Model", allow_custom_value=True,
-                                     info="The variant's models; runs trained in the Train tab join them.")
+                                     info="The variant's models; runs trained in the Train tab join them.",
+                                     elem_id=f"model-{variant_class.name}")
                 components = {spec.name: component_for(spec) for spec in specs}
-                button = gr.Button("Generate", variant="primary")
+                button = gr.Button("Generate", variant="primary", elem_id=f"generate-{variant_class.name}")
                 if walk_specs:  # inputs of the same name (truncation) are shared with the grid's
                     gr.Markdown("**Walk** from one seed's image to another's: the noise moves along a great "
                                 "circle (spherical interpolation), one image per frame.")
@@ -272,8 +273,10 @@ def build_tab(variant_class, plugin: str = ""):
                 with gr.Row():  # each uploaded image beside the result
                     previews = {spec.name: gr.Image(type="filepath", label=spec.label, format="png")
                                 for spec in image_specs}
-                    output = gr.Image(type="filepath", label="Result", format="png")
-                source = gr.Markdown(weights_line(variant_class=variant_class, chosen=choices[0][1]))
+                    output = gr.Image(type="filepath", label="Result", format="png",
+                                      elem_id=f"result-{variant_class.name}")
+                source = gr.Markdown(weights_line(variant_class=variant_class, chosen=choices[0][1]),
+                                     elem_id=f"weights-{variant_class.name}")
                 walk_output = gr.Image(type="filepath", label="Walk", format="webp") if walk_specs else None
         if examples:
             example_set = gr.Examples([[example.get(spec.name, spec.default) for spec in specs] for example in examples],
