@@ -2,12 +2,14 @@
 finds (cuda, then mps, then cpu), on synthetic images of the right shape (a speed does not
 depend on what the images show):
 
-- training images/s (the batch of each generator step, over the time of the steps) of ganzoo's
-  loop (``ganzoo.training.train``: data streams, the moving checks, the log; samples and
-  checkpoints only at the end, outside the timed steps), beside a plain loop that calls the
-  same ``train_step`` on the same networks and nothing else, in the same run;
-- inference milliseconds per image and the FLOPs of one call (``Model.generate`` with the
-  default inputs, 16 images where the count is an input; ``torch.utils.flop_counter``);
+- training images/s (the batch of a generator step over the median time of a step) of
+  ganzoo's loop (``ganzoo.training.train``: data streams, the losses' checks and log, the
+  diversity watch; samples and checkpoints only at the end, outside the timed steps), beside a
+  plain loop that calls the same ``train_step`` on the same networks and nothing else, in the
+  same run, the two taking turns;
+- inference milliseconds per image (the median call) and the FLOPs of one call
+  (``Model.generate`` with the default inputs, 16 images where the count is an input;
+  ``torch.utils.flop_counter``);
 - on CUDA also: the plain loop in float32 against bfloat16 autocast with channels_last (the
   loop's default there), and ganzoo's loop in 1 process against N (torchrun, one per GPU,
   each with the default batch).
@@ -25,6 +27,7 @@ import argparse
 import contextlib
 import dataclasses
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -104,23 +107,27 @@ def plain_context(variant_class, sources: dict, settings: TrainSettings, warmup:
     return ctx
 
 
-def plain_loop(ctx, seconds: float, batch_size: int, steps: int | None = None) -> tuple[float, int]:
-    """Images/s of a bare loop that calls ``train_step`` and nothing else, for ``steps`` steps
-    or, without, for about ``seconds`` (at least 2 steps); and the steps it took."""
-    chunk = 1 if ctx.device.type == "cpu" else 10  # steps between two waits for the device
+def plain_loop(ctx, seconds: float, steps: int | None = None) -> tuple[list[float], int]:
+    """Seconds per step of a bare loop that calls ``train_step`` and nothing else, one figure
+    per wait for the device (each step on a CPU, every 10 on a GPU), for ``steps`` steps or,
+    without, for about ``seconds`` (at least 2 steps); and the steps it took."""
+    chunk = 1 if ctx.device.type == "cpu" else 10
     synchronize(ctx.device)
-    started, done = time.perf_counter(), 0
+    started, done, times = time.perf_counter(), 0, []
     while (done < steps) if steps else (done < 2 or time.perf_counter() - started < seconds):
+        begun = time.perf_counter()
         for _ in range(chunk):
             ctx.variant.train_step(ctx)
-        done += chunk
         synchronize(ctx.device)
-    return done * batch_size / (time.perf_counter() - started), done
+        times.append((time.perf_counter() - begun) / chunk)
+        done += chunk
+    return times, done
 
 
-def ganzoo_loop(variant_class, sources: dict, settings: TrainSettings, warmup: int, steps: int) -> float:
-    """Images/s of ``train`` between the log lines of step ``warmup`` and of the last step (the
-    loop has waited for the device at both): the final sample grid and checkpoint are left out."""
+def ganzoo_loop(variant_class, sources: dict, settings: TrainSettings, warmup: int, steps: int) -> list[float]:
+    """Seconds per step of ``train`` after ``warmup`` steps, one figure per time it wrote the
+    log (each step on a CPU, every --log-every on a GPU, when the loop has waited for the
+    device); the final sample grid and checkpoint come after the last and are left out."""
     times = {}
     log_every = settings.log_interval(distributed.training_device(settings.device, distributed.current()))
     warmup = max(warmup, log_every) // log_every * log_every  # a step whose line is written as it ends
@@ -129,7 +136,13 @@ def ganzoo_loop(variant_class, sources: dict, settings: TrainSettings, warmup: i
     with tempfile.TemporaryDirectory() as out:
         train(variant_class(variant_class.Config()), sources, Path(out) / "run", settings, show_progress=False,
               on_step=lambda step, line: times.__setitem__(step, time.perf_counter()))
-    return steps * settings.batch_size / (times[warmup + steps] - times[warmup])
+    ends = [step for step in sorted(times) if step >= warmup and (step - warmup) % log_every == 0]
+    return [(times[b] - times[a]) / (b - a) for a, b in zip(ends, ends[1:])]
+
+
+def images_per_s(seconds_per_step: list[float], batch_size: int) -> float:
+    """From the median step: a step slowed by other work on the machine does not count."""
+    return batch_size / statistics.median(seconds_per_step)
 
 
 def inference(ctx) -> dict:
@@ -149,13 +162,12 @@ def inference(ctx) -> dict:
     images = len(model.generate(**values).images)  # warm-up
     with FlopCounterMode(display=False) as counter:
         model.generate(**values)
-    calls, started = 0, time.perf_counter()
-    while calls < 3 or time.perf_counter() - started < 1.0:
-        model.generate(**values)
-        calls += 1
-    synchronize(ctx.device)
-    elapsed = time.perf_counter() - started
-    return {"images_per_call": images, "ms_per_image": 1000 * elapsed / (calls * images),
+    times, started = [], time.perf_counter()
+    while len(times) < 5 or time.perf_counter() - started < 2.0:
+        begun = time.perf_counter()
+        model.generate(**values)  # its images come back to the host: no further wait needed
+        times.append(time.perf_counter() - begun)
+    return {"images_per_call": images, "ms_per_image": 1000 * statistics.median(times) / images,
             "gflop_per_call": counter.get_total_flops() / 1e9}
 
 
@@ -192,8 +204,9 @@ def worker(args) -> None:
     with distributed.session("auto") as world, synthetic_data():
         settings = settings_for(variant_class, "auto", args.steps,
                                 batch_size=variant_class.default_batch_size * world.size)
-        speed = ganzoo_loop(variant_class, sources_of(variant_class, args.data), settings, args.warmup, args.steps)
+        times = ganzoo_loop(variant_class, sources_of(variant_class, args.data), settings, args.warmup, args.steps)
         if world.is_main:
+            speed = images_per_s(times, settings.batch_size)
             Path(args.worker_report).write_text(json.dumps({"images_per_s": speed, "processes": world.size}))
 
 
@@ -202,8 +215,7 @@ def worker(args) -> None:
 
 def bench(name: str, args, device: torch.device) -> dict:
     """One variant's row. The two loops take turns, ``--repeats`` times, with as many steps as
-    the first plain measurement took in ``--seconds``, and each keeps its best: other work on
-    the machine only ever slows a measurement down."""
+    the first plain measurement took in ``--seconds``; each speed is from the median step."""
     variant_class = get_variant(name)
     sources = sources_of(variant_class, args.data)
     settings = settings_for(variant_class, args.device, 1)
@@ -215,18 +227,19 @@ def bench(name: str, args, device: torch.device) -> dict:
             return {**row, "skipped": str(error).split(". ")[0]}
         plain, loop, steps = [], [], None
         for _ in range(args.repeats):
-            speed, steps = plain_loop(ctx, args.seconds, settings.batch_size, steps)
-            plain.append(speed)
-            loop.append(ganzoo_loop(variant_class, sources, settings, args.warmup, steps))
-        row.update(steps=steps, plain_images_per_s=max(plain), loop_images_per_s=max(loop),
-                   loop_over_plain=max(loop) / max(plain))
+            times, steps = plain_loop(ctx, args.seconds, steps)
+            plain += times
+            loop += ganzoo_loop(variant_class, sources, settings, args.warmup, steps)
+        row.update(steps=steps, plain_images_per_s=images_per_s(plain, settings.batch_size),
+                   loop_images_per_s=images_per_s(loop, settings.batch_size))
+        row["loop_over_plain"] = row["loop_images_per_s"] / row["plain_images_per_s"]
         row.update(inference(ctx))
         if device.type == "cuda":
-            row["bf16_channels_last_images_per_s"] = max(plain)
+            row["bf16_channels_last_images_per_s"] = row["plain_images_per_s"]
             with float32_everywhere():
                 float32 = plain_context(variant_class, sources, settings, args.warmup)
-                row["float32_images_per_s"] = max(plain_loop(float32, args.seconds, settings.batch_size, steps)[0]
-                                                  for _ in range(args.repeats))
+                times = [t for _ in range(args.repeats) for t in plain_loop(float32, args.seconds, steps)[0]]
+                row["float32_images_per_s"] = images_per_s(times, settings.batch_size)
     if device.type == "cuda" and torch.cuda.device_count() > 1:
         row["processes"] = torch.cuda.device_count()
         row["processes_images_per_s"] = data_parallel(name, args, row["processes"], steps)
@@ -272,6 +285,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="measurements of each loop, taking turns; the best "
                                                               "counts (3)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's)")
     parser.add_argument("--data", help="real images for the variants that take one data set (default: synthetic)")
     parser.add_argument("--json", type=Path, default=Path("bench.json"), help="write the figures here (bench.json)")
     parser.add_argument("--worker-report", help=argparse.SUPPRESS)
@@ -279,6 +293,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.worker_report:
         return worker(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = devices.pick_device(args.device)
     names = args.variants or sorted(registry())
     rows = {}
@@ -289,8 +305,8 @@ def main() -> None:
              else f"cpu ({torch.get_num_threads()} threads)", "torch": torch.__version__,
              "seconds": args.seconds, "warmup": args.warmup, "repeats": args.repeats, "command": " ".join(["python", *sys.argv])}
     args.json.write_text(json.dumps({**about, "variants": rows}, indent=2))
-    print(f"{about['device_name']}, torch {about['torch']}; each figure the best of {args.repeats}, over about "
-          f"{args.seconds:g} s (at least 2 steps) after {args.warmup} untimed steps\n")
+    print(f"{about['device_name']}, torch {about['torch']}; training speeds from the median step of "
+          f"{args.repeats} turns of about {args.seconds:g} s (at least 2 steps) after {args.warmup} untimed steps\n")
     print(table(rows, device.type == "cuda"))
 
 
