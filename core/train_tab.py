@@ -379,10 +379,12 @@ def build_train_tab(demo: gr.Blocks, variants: dict, jobs: JobManager, browser: 
         if job is not None:
             samples = job.run / "samples.png"
             new["grid"] = samples.stat().st_mtime_ns if samples.exists() else None
-            records = jobs.metrics(job)
-            new["records"] = len(records)
-            if records and (new["job"], new["records"]) != (memory.get("job"), memory.get("records")):
-                outputs["losses"], outputs["diversity"] = curves(records)
+            loss_table, diversity_table = curves(jobs.metrics(job))
+            # Each plot gets a table once it has points (a plot's first table, even empty, fixes its look).
+            for key, table in (("losses", loss_table), ("diversity", diversity_table)):
+                new[key] = len(table)
+                if len(table) and (new["job"], new[key]) != (memory.get("job"), memory.get(key)):
+                    outputs[key] = table
             if (new["job"], new["grid"]) != (memory.get("job"), memory.get("grid")) and new["grid"]:
                 from PIL import Image
 
@@ -396,7 +398,7 @@ def build_train_tab(demo: gr.Blocks, variants: dict, jobs: JobManager, browser: 
             new["download"] = list(stamp)
         elif memory.get("job"):
             outputs["grid"], outputs["download"] = None, gr.update(value=None, interactive=False)
-            outputs["losses"], outputs["diversity"] = curves([])
+            outputs["losses"] = outputs["diversity"] = None
         active = state["state"] in ACTIVE
         outputs["start"] = gr.update(interactive=not active)
         outputs["stop"] = gr.update(interactive=active)
