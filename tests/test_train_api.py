@@ -181,3 +181,22 @@ def test_two_browsers_starting_at_once_get_one_job_and_one_queue_place(client, a
     _, again = start(client, waiting, path, "a second tab")  # the same browser again: the same job
     assert "already queued" in again and status(client, waiting)["name"] == f"{waiting}'s run"
     assert len([job for job in jobs._jobs.values() if job.owner in answers]) == 2
+
+
+def test_an_ended_run_pushes_to_the_hub_with_the_users_token(client, app, hub, tmp_path):
+    from ganzoo.registry import get_variant
+    from ganzoo.weights import load_folder, load_model
+
+    _, jobs = app
+    with pytest.raises(AppError, match="no finished or stopped run of yours to publish"):
+        client.predict("publisher", "test-user/nothing", "", api_name="/train_push")
+    owner, _ = start(client, "publisher", make_zip(tmp_path / "shapes.zip", images()), "pushed run", steps=3)
+    wait_for(lambda: status(client, owner)["state"] == "finished", "the run to finish")
+    repo = f"test-user/train-tab-{os.getpid()}"
+    answer = client.predict(owner, repo, "hf_token_of_the_user", api_name="/train_push")
+    assert answer.startswith(f"Pushed to `{repo}` (commit `")
+    pushed = load_model(get_variant("dcgan"), repo)
+    assert repo in pushed.source
+    local = load_folder(jobs.latest(owner).run)
+    assert [im.tobytes() for im in pushed.generate(seed=2, n=3).images] == \
+        [im.tobytes() for im in local.generate(seed=2, n=3).images]
