@@ -164,8 +164,13 @@ class _Metrics:
 
     def __init__(self, path: Path):
         self.path, self.key, self.offset, self.records = path, None, 0, []
+        self._lock = threading.Lock()  # pages poll it from many request threads
 
     def read(self) -> list[dict]:
+        with self._lock:
+            return list(self._read())
+
+    def _read(self) -> list[dict]:
         try:
             stat = self.path.stat()
         except OSError:

@@ -262,7 +262,7 @@ def build_train_tab(demo: gr.Blocks, variants: dict, jobs: JobManager, browser: 
         with gr.Column(scale=1):
             variant = gr.Dropdown(names, value=first, label="Variant", elem_id="train-variant")
             data = gr.Dropdown(data_choices, value=data_choices[0], label="Data", elem_id="train-data")
-            upload = gr.File(label="Images (.zip)", file_types=[".zip"], type="filepath", height=100, visible=not sets,
+            upload = gr.File(label="Images (.zip, at most 32 MB)", file_types=[".zip"], type="filepath", height=100, visible=not sets,
                              elem_id="train-upload")
             roles = variants[first].variant.data_roles
             with gr.Group(visible=len(roles) > 1) as second:
