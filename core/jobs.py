@@ -392,7 +392,10 @@ class JobManager:
     # ---- running ---------------------------------------------------------------------------
     def _pump(self) -> None:
         """Start queued jobs while there is room (call with the lock held)."""
-        while self._queue and sum(job.state in ("running", "stopping") for job in self._jobs.values()) < self.max_running:
+        def running() -> int:
+            return sum(job.state in ("running", "stopping") for job in self._jobs.values())
+
+        while self._queue and running() < self.max_running:
             job = self._jobs[self._queue.pop(0)]
             job.state, job.started, job.message = "running", time.time(), ""
             (job.folder / STOP_FILE).unlink(missing_ok=True)

@@ -262,7 +262,8 @@ def build_train_tab(demo: gr.Blocks, variants: dict, jobs: JobManager, browser: 
         with gr.Column(scale=1):
             variant = gr.Dropdown(names, value=first, label="Variant", elem_id="train-variant")
             data = gr.Dropdown(data_choices, value=data_choices[0], label="Data", elem_id="train-data")
-            upload = gr.File(label="Images (.zip, at most 32 MB)", file_types=[".zip"], type="filepath", height=100, visible=not sets,
+            upload = gr.File(label="Images (.zip, at most 32 MB)", file_types=[".zip"], type="filepath", height=100,
+                             visible=not sets,
                              elem_id="train-upload")
             roles = variants[first].variant.data_roles
             with gr.Group(visible=len(roles) > 1) as second:
@@ -337,8 +338,8 @@ def build_train_tab(demo: gr.Blocks, variants: dict, jobs: JobManager, browser: 
     def on_start(browser_id, variant_name, data_choice, upload_path, data_b_choice, upload_b_path, name, steps,
                  batch_size, lr, image_size, channels, width, diffaugment, sample_every, checkpoint_every):
         owner = own(browser_id)
-        values = dict(steps=steps, batch_size=batch_size, lr=lr, image_size=image_size, channels=channels,
-                      width=width, diffaugment=diffaugment, sample_every=sample_every, checkpoint_every=checkpoint_every)
+        values = dict(steps=steps, batch_size=batch_size, lr=lr, image_size=image_size, channels=channels, width=width,
+                      diffaugment=diffaugment, sample_every=sample_every, checkpoint_every=checkpoint_every)
         try:
             job, created = start_job(jobs, variants, owner, variant_name, name, values,
                                      [(data_choice, upload_path), (data_b_choice, upload_b_path)])

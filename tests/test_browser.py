@@ -127,11 +127,14 @@ def test_train_watch_stop_resume_and_use_from_the_browser(app, page, tmp_path):
 
     # Watch: the status counts steps, and the grid is replaced as training goes on.
     expect(page.locator("#train-status")).to_contain_text("training, step", timeout=WAIT)
-    page.wait_for_function("() => document.querySelector('#train-grid img') !== null", timeout=WAIT)
+    # Gradio names a cached image by the hash of its bytes: another src is another grid.
+    page.wait_for_function("() => { const img = document.querySelector('#train-grid img');"
+                           " return img && img.complete && img.naturalWidth > 0; }", timeout=WAIT)
     first = _grid_source(page)
     shots("training-first-grid")
     page.wait_for_function("(src) => { const img = document.querySelector('#train-grid img');"
-                           " return img && img.getAttribute('src') !== src; }", arg=first, timeout=WAIT)
+                           " return img && img.getAttribute('src') !== src && img.complete && img.naturalWidth > 0; }",
+                           arg=first, timeout=WAIT)
     expect(page.locator("#train-status")).to_contain_text("steps/s", timeout=WAIT)
     shots("training-grid-changed")
 

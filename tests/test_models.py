@@ -137,7 +137,8 @@ def test_weights_takes_a_model_name_or_its_slug(tmp_path, capsys, monkeypatch):
         assert main(["sample", "dcgan", *(["--weights", spec] if spec else []), "-n", "4", "-o", str(out)]) == 0
         assert 'weights: weights bundled with ganzoo, model "MNIST digits"' in capsys.readouterr().err
         outputs[spec] = np.asarray(Image.open(out))
-    assert np.array_equal(outputs["MNIST digits"], outputs[None]) and np.array_equal(outputs["mnist-digits"], outputs[None])
+    assert np.array_equal(outputs["MNIST digits"], outputs[None])
+    assert np.array_equal(outputs["mnist-digits"], outputs[None])
 
 
 def test_an_unknown_name_lists_the_models(tmp_path, capsys, monkeypatch):

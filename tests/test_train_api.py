@@ -126,8 +126,10 @@ def test_start_watch_stop_resume_download_and_use(client, tmp_path):
 @pytest.mark.parametrize("members, message", [
     ({**images(), "../evil.png": png(0)}, r"holds '\.\./evil\.png', a path outside the zip's own folder; refused"),
     ({f"notes/{i}.txt": "words" for i in range(4)},
-     r"holds 0 image\(s\) \(4 other file\(s\) skipped: not PNG, JPEG, BMP, GIF or WebP images\); training needs at least 16"),
-    ({**images(), "shapes/a/bomb.png": bytes(30 * 1024 * 1024)}, r"looks like a zip bomb: 'shapes/a/bomb\.png' unpacks"),
+     r"holds 0 image\(s\) \(4 other file\(s\) skipped: not PNG, JPEG, BMP, GIF or WebP images\); "
+     r"training needs at least 16"),
+    ({**images(), "shapes/a/bomb.png": bytes(30 * 1024 * 1024)},
+     r"looks like a zip bomb: 'shapes/a/bomb\.png' unpacks"),
 ], ids=["path-outside", "text-files", "zip-bomb"])
 def test_a_hostile_or_useless_zip_is_refused_with_a_message(client, app, tmp_path, members, message):
     _, jobs = app

@@ -32,7 +32,8 @@ def test_images_land_in_one_folder_per_class_and_the_rest_is_counted(tmp_path):
                "__MACOSX/set/._0.png": "resource fork", "set/.DS_Store": "junk"}
     extracted = extract_images(make_zip(tmp_path / "a.zip", members), tmp_path / "job" / "data")
     assert (extracted.images, extracted.skipped, extracted.classes) == (20, 4, ["cats", "dogs"])
-    files = sorted(p.relative_to(tmp_path / "job" / "data").as_posix() for p in (tmp_path / "job").rglob("*") if p.is_file())
+    written = [path for path in (tmp_path / "job").rglob("*") if path.is_file()]
+    files = sorted(path.relative_to(tmp_path / "job" / "data").as_posix() for path in written)
     assert files == [f"{label}/{i:06d}.png" for label in ("cats", "dogs") for i in range(10)]
     assert extracted.summary("a.zip") == "a.zip: 20 images in 2 class(es), 4 other file(s) skipped"
 
