@@ -10,6 +10,7 @@ parties that clash are both skipped (``conflicts()`` lists them for ``ganzoo lis
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import os
@@ -197,8 +198,16 @@ def load_variant_model(variant_class: type, weights: str | None = None, device="
     one line. A UserError passes through unchanged."""
     from .weights import load_model
 
-    try:
+    with blaming_plugin(variant_class, "loaded", plugin):
         return load_model(variant_class, weights, device)
+
+
+@contextlib.contextmanager
+def blaming_plugin(variant_class: type, doing: str, plugin: str | None = None):
+    """Run a plugin's own code (building networks, loading a model): an exception from it that
+    is not a UserError becomes a PluginError naming the variant and its plugin."""
+    try:
+        yield
     except UserError:
         raise
     except Exception as error:
@@ -206,7 +215,7 @@ def load_variant_model(variant_class: type, weights: str | None = None, device="
             raise
         raise PluginError(
             f"variant {variant_class.name!r} from plugin {plugin or plugin_of(variant_class)!r} could not be "
-            f"loaded: {type(error).__name__}: {error}. Update or uninstall that plugin, or report it to "
+            f"{doing}: {type(error).__name__}: {error}. Update or uninstall that plugin, or report it to "
             f"its author; set {RAISE_ERRORS_ENV}=1 to see the full traceback."
         ) from error
 

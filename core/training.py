@@ -60,6 +60,7 @@ from .files import WriteError, atomic_write_bytes, atomic_write_text, check_writ
 from .images import to_pil_list
 from .metrics import diversity
 from .networks import eval_mode
+from .registry import blaming_plugin
 from .variant import Generated, Variant
 from .weights import save_weights
 
@@ -384,7 +385,8 @@ def setup_training(variant: Variant, sources: dict[str, str], settings: TrainSet
     streams = {role: BatchStream(images, settings.batch_size, settings.seed + i, device, channels_last,
                                  world.rank, world.size)
                for i, (role, images) in enumerate(datasets.items())}
-    nets = variant.build_networks()
+    with blaming_plugin(type(variant), "trained: its networks could not be built"):
+        nets = variant.build_networks()
     for net in nets.values():
         net.to(device)
         if channels_last:

@@ -253,3 +253,24 @@ def test_a_misspelt_hook_is_caught(installed_plugin):
         warnings.simplefilter("error")
         with pytest.raises(Exception, match="register_variant"):
             get_plugin_manager()
+
+
+def test_training_a_variant_whose_networks_fail_is_one_error_line(process_registry, monkeypatch, capsys, tmp_path):
+    from ganzoo import cli, testing
+    from ganzoo.plugins.dcgan import DCGAN
+
+    class Broken(DCGAN):
+        name = "broken_networks"
+
+        def build_networks(self):
+            raise RuntimeError("no kernels for this layer")
+
+    monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
+    monkeypatch.setitem(plugins.registry(), "broken_networks", plugins.Registration(Broken, "broken-plugin"))
+    data = testing.make_image_folder(tmp_path / "data", 16, 1)
+    status = cli.main(["train", "broken_networks", "--data", str(data), "--out", str(tmp_path / "run"),
+                       "--steps", "1", "--quiet", "--image-size", "16"])
+    assert status == 2
+    error = capsys.readouterr().err
+    assert "ganzoo: error: variant 'broken_networks' from plugin 'broken-plugin' could not be trained" in error
+    assert "RuntimeError: no kernels for this layer" in error and "Traceback" not in error
