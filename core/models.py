@@ -81,6 +81,12 @@ def remove_model(variant_name: str, folder: str | Path) -> None:
             del added[name]
 
 
+def forget_added_models() -> None:
+    """Offer only the shipped models again (what a fresh process offers)."""
+    with _lock:
+        _added.clear()
+
+
 def find_model(variant_class: type, spec: str) -> NamedModel | None:
     """The variant's model called ``spec``, exactly or by slug; None when none is."""
     from .cli import slug

@@ -46,6 +46,16 @@ torch.set_num_threads(1)
 from hub_server import FakeHub  # noqa: E402
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _models_added_stay_in_their_module():
+    """Runs trained in a module's app join the process-wide model pickers; the next module
+    starts from the shipped models only, as a fresh app would."""
+    yield
+    from ganzoo.models import forget_added_models
+
+    forget_added_models()
+
+
 @pytest.fixture(scope="session")
 def hub(tmp_path_factory):
     """The fake Hub on HUB_PORT (where HF_ENDPOINT points), shared by the whole session."""
