@@ -1,11 +1,9 @@
 """The Gradio app, launched on a free local port and called through gradio_client: every
 registered variant's tab answers on /<variant name>."""
 
-import socket
 import sys
 import threading
 import types
-from pathlib import Path
 
 import pytest
 from ganzoo import testing, ui
@@ -15,14 +13,9 @@ from ganzoo.variant import ImageInput
 from ganzoo.weights import save_weights
 from gradio_client import Client, handle_file
 from PIL import Image
+from served_app import served
 
 NAMES = sorted(registry())
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -42,16 +35,12 @@ def client(tiny_weights, tmp_path_factory):
     for name, folder in tiny_weights.items():
         monkeypatch.setenv(f"GANZOO_WEIGHTS_{name.upper()}", str(folder))
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())  # no model cached by another test
-    from ganzoo.app import build_app, launch
+    from ganzoo.app import build_app
 
     demo = build_app()
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
+    monkeypatch.undo()
 
 
 def test_every_variant_has_an_endpoint(client):

@@ -3,7 +3,6 @@ and third-party), each under the figures of its eval.json and its training budge
 
 import dataclasses
 import json
-import socket
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ from ganzoo.registry import Registration, registry
 from ganzoo.weights import random_model, save_weights
 from gradio_client import Client
 from PIL import Image
+from served_app import served
 
 
 class ZebraGAN(DCGAN):  # a third party's variant; its models are made by the fixture
@@ -60,28 +60,18 @@ def test_the_budget_comes_from_a_run_folder_or_the_model_card(variants):
     assert compare_tab.budget(DCGAN.bundled_weights()) == {"steps": 5000, "batch_size": 64, "initialised_from": "dcgan"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(variants, tmp_path_factory):
-    from ganzoo.app import build_app, launch
+    from ganzoo.app import build_app
 
     monkeypatch = pytest.MonkeyPatch()
     for name in variants:
         monkeypatch.delenv(f"GANZOO_WEIGHTS_{name.upper()}", raising=False)  # the bundled weights
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app({name: variants[name] for name in ("dcgan", "cyclegan", "zebra_gan")})
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
+    monkeypatch.undo()
 
 
 def test_mnist_shows_each_grey_model_under_its_figures(client, variants):

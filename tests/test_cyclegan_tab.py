@@ -1,7 +1,6 @@
 """CycleGAN's tab: the input beside the output, and examples to try in one click (the digits
 that ship with the plugin, then the test emoji where the checkout has them)."""
 
-import socket
 from pathlib import Path
 
 import gradio as gr
@@ -14,29 +13,20 @@ from ganzoo.registry import registry
 from ganzoo.weights import load_model
 from gradio_client import Client, handle_file
 from PIL import Image
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from served_app import served
 
 
 @pytest.fixture(scope="module")
 def app():
-    from ganzoo.app import build_app, launch
+    from ganzoo.app import build_app
 
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.delenv("GANZOO_WEIGHTS_CYCLEGAN", raising=False)  # the bundled weights
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app({"cyclegan": registry()["cyclegan"]})
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield demo, f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield demo, url
+    monkeypatch.undo()
 
 
 def test_the_tab_returns_the_input_and_its_translation(app, tmp_path):

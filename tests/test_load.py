@@ -6,7 +6,6 @@ cached output in place while another caller downloaded it: 1 call in 80 failed).
 Run with -s to see the latency figures (printed, never asserted)."""
 
 import io
-import socket
 import statistics
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,20 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ganzoo import testing, ui
-from ganzoo.app import build_app, launch
+from ganzoo.app import build_app
 from ganzoo.registry import get_variant
 from ganzoo.weights import load_model
 from gradio_client import Client, handle_file
 from PIL import Image
+from served_app import served
 
 DCGAN_CALLERS, DCGAN_CALLS, CYCLEGAN_CALLS = 16, 5, 8
 SEEDS = 4  # few distinct seeds, so that many calls produce the very same image at once
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -38,13 +32,9 @@ def url():
         monkeypatch.delenv(f"GANZOO_WEIGHTS_{name}", raising=False)  # the bundled weights
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app()
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield url
+    monkeypatch.undo()
 
 
 def pixels(image) -> np.ndarray:

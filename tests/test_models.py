@@ -2,14 +2,13 @@
 `--weights NAME` take one by name or slug, `ganzoo list` shows them, and the weights line
 names the model that answered."""
 
-import socket
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 from ganzoo import models, testing, ui
-from ganzoo.app import build_app, launch
+from ganzoo.app import build_app
 from ganzoo.cli import main
 from ganzoo.plugins.dcgan import DCGAN
 from ganzoo.registry import registry
@@ -17,6 +16,7 @@ from ganzoo.variant import Variant
 from ganzoo.weights import WeightsError, load_model, parse_spec, save_weights
 from gradio_client import Client
 from PIL import Image
+from served_app import served
 
 
 @pytest.fixture
@@ -74,22 +74,12 @@ def test_a_default_entry_heads_the_picker_where_an_explicit_choice_answers_first
     assert labels[1:] == ["MNIST digits", "tiny run"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def client(tiny_run, tmp_path, monkeypatch):
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app({"dcgan": registry()["dcgan"]})
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "downloads"))
-    finally:
-        demo.close()
+    with served(demo) as url:
+        yield Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
 
 
 def test_choosing_a_model_changes_the_weights_line_and_the_images(client, tiny_run):

@@ -3,19 +3,19 @@ before a pixel is decoded, and every bad upload or number gets a message that sa
 wrong, through the real app and gradio_client."""
 
 import re
-import socket
 import struct
 import zlib
 
 import httpx
 import pytest
 from ganzoo import images, ui
-from ganzoo.app import MAX_FILE_SIZE, build_app, launch
+from ganzoo.app import MAX_FILE_SIZE, build_app
 from ganzoo.images import MAX_INPUT_PIXELS, BadImageError, open_image
 from ganzoo.registry import registry
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image, ImageFile
+from served_app import served
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -102,12 +102,6 @@ def bad_file(tmp_path, kind: str):
 # --------------------------------------------------------------------------- through the app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
     monkeypatch = pytest.MonkeyPatch()
@@ -115,13 +109,9 @@ def client(tmp_path_factory):
         monkeypatch.delenv(f"GANZOO_WEIGHTS_{name}", raising=False)  # the bundled weights
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app({name: registry()[name] for name in ("dcgan", "cyclegan")})
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
+    monkeypatch.undo()
 
 
 def translate(client, path):

@@ -1,8 +1,6 @@
 """Noise-to-image extras: the walk between two seeds (spherical interpolation, as an animation)
 and truncation, in the Python API, the CLI and the app."""
 
-import socket
-
 import numpy as np
 import pytest
 import torch
@@ -16,6 +14,7 @@ from ganzoo.sampling import noise, slerp, truncate
 from ganzoo.weights import random_model, save_weights
 from gradio_client import Client
 from PIL import Image, ImageSequence
+from served_app import served
 
 
 def pixels(image) -> np.ndarray:
@@ -138,28 +137,18 @@ def test_the_cli_refuses_a_bad_walk_with_a_message(weights, tmp_path, capsys, mo
 # --------------------------------------------------------------------------- the app
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def client(weights, tmp_path_factory):
-    from ganzoo.app import build_app, launch
+    from ganzoo.app import build_app
     from ganzoo.registry import registry
 
     monkeypatch = pytest.MonkeyPatch()
     monkeypatch.setenv("GANZOO_WEIGHTS_DCGAN", str(weights))
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     demo = build_app({"dcgan": registry()["dcgan"]})
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
-    finally:
-        demo.close()
-        monkeypatch.undo()
+    with served(demo) as url:
+        yield Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl")))
+    monkeypatch.undo()
 
 
 def test_the_tab_animates_a_walk(client, model):
