@@ -10,17 +10,17 @@ import io
 import os
 import re
 import shutil
-import socket
 import zipfile
 from pathlib import Path
 
 import pytest
 import torch
 from ganzoo import ui
-from ganzoo.app import build_app, launch
+from ganzoo.app import build_app
 from ganzoo.jobs import JobManager
 from ganzoo.registry import registry
 from PIL import Image
+from served_app import served
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 playwright = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed (pip install playwright)")
@@ -30,12 +30,6 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-sync", "--no-first-run", "--disable-quic"]
 WAIT = 120_000  # ms: generous, for a busy 2-core machine; conditions are awaited, never times
 NAME = "browser run"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def tiny_zip(path: Path) -> Path:
@@ -59,13 +53,11 @@ def app(tmp_path, monkeypatch):
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     jobs = JobManager(tmp_path / "jobs")
     demo = build_app({"dcgan": registry()["dcgan"]}, jobs=jobs)
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", jobs
-    finally:
-        jobs.shutdown()
-        demo.close()
+    with served(demo) as url:
+        try:
+            yield url, jobs
+        finally:
+            jobs.shutdown()
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ a killed training process, and two browsers starting at once."""
 import io
 import os
 import signal
-import socket
 import threading
 import time
 import zipfile
@@ -14,12 +13,13 @@ import numpy as np
 import pytest
 import torch
 from ganzoo import models, ui
-from ganzoo.app import build_app, launch
+from ganzoo.app import build_app
 from ganzoo.jobs import JobManager
 from ganzoo.registry import registry
 from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
+from served_app import served
 
 WAIT = 180  # seconds, for conditions only
 UPLOAD = "upload a .zip of images"
@@ -64,13 +64,11 @@ def app(tmp_path_factory):
     monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
     jobs = JobManager(tmp_path_factory.mktemp("jobs"), sliced=False)
     demo = build_app({"dcgan": registry()["dcgan"]}, jobs=jobs)
-    port = _free_port()
-    launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    try:
-        yield f"http://127.0.0.1:{port}/", jobs
-    finally:
-        jobs.shutdown()
-        demo.close()
+    with served(demo) as url:
+        try:
+            yield url, jobs
+        finally:
+            jobs.shutdown()
         for job in list(jobs._jobs.values()):
             models.remove_model(job.variant, job.run)
         monkeypatch.undo()
@@ -81,12 +79,6 @@ def client(app, tmp_path):
     url, jobs = app
     yield Client(url, verbose=False, download_files=str(tmp_path / "downloads"))
     jobs.shutdown()  # a test leaves no job running for the next
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(client, owner: str, zip_path: Path, name: str, **settings):
