@@ -467,9 +467,10 @@ def _safe_name(text: str) -> str:
 def cmd_push(args) -> None:
     from .hub import push
 
-    commit = push(args.run, args.repo_id, branch=args.branch, private=args.private, token=args.token)
-    print(f"pushed {args.run} to {args.repo_id} (commit {commit}); load it with "
-          f"--weights {args.repo_id}@{commit[:12]}")
+    repo_id = args.repo_id.removeprefix("hf://")  # the form --weights takes, accepted here too
+    commit = push(args.run, repo_id, branch=args.branch, private=args.private, token=args.token)
+    print(f"pushed {args.run} to {repo_id} (commit {commit}); load it with "
+          f"--weights hf://{repo_id}@{commit[:12]}")
 
 
 def cmd_eval(args) -> None:

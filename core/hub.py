@@ -93,7 +93,8 @@ def sample_command(variant, repo_id: str | None) -> str:
     repo id (bundled weights, the variant's default) the command has no ``--weights``."""
     from .variant import Choice, ImageInput, Slider
 
-    words = ["ganzoo", "sample", variant.name, *(["--weights", repo_id] if repo_id else [])]
+    # hf:// so that a local folder named like the user cannot take the Hub repo's place
+    words = ["ganzoo", "sample", variant.name, *(["--weights", f"hf://{repo_id}"] if repo_id else [])]
     for spec in variant.inputs():
         if spec.trailing:  # optional extras (truncation) stay at their defaults
             continue

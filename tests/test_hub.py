@@ -72,9 +72,10 @@ def test_a_pinned_revision_loads_that_revision(hub, run, tmp_path):
 
 def test_cli_push_and_sample_from_the_hub(hub, run, tmp_path, capsys):
     repo = new_repo()
-    assert main(["push", str(run), "--repo-id", repo]) == 0
-    assert f"--weights {repo}@" in capsys.readouterr().out
-    assert main(["sample", "dcgan", "--weights", repo, "-n", "4", "-o", str(tmp_path / "grid.png")]) == 0
+    assert main(["push", str(run), "--repo-id", f"hf://{repo}"]) == 0  # the form --weights takes works here too
+    spec = capsys.readouterr().out.split("--weights ")[1].strip()
+    assert spec.startswith(f"hf://{repo}@")  # never read as a local folder, whatever folders exist
+    assert main(["sample", "dcgan", "--weights", spec, "-n", "4", "-o", str(tmp_path / "grid.png")]) == 0
     assert (tmp_path / "grid.png").exists()
 
 
