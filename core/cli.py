@@ -470,7 +470,7 @@ def cmd_push(args) -> None:
     repo_id = args.repo_id.removeprefix("hf://")  # the form --weights takes, accepted here too
     commit = push(args.run, repo_id, branch=args.branch, private=args.private, token=args.token)
     print(f"pushed {args.run} to {repo_id} (commit {commit}); load it with "
-          f"--weights hf://{repo_id}@{commit[:12]}")
+          f"--weights hf://{repo_id}@{commit}")
 
 
 def cmd_eval(args) -> None:
