@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 
 from . import __version__
-from .weights import CONFIG_FILE, WEIGHTS_FILE, WeightsError, read_config
+from .weights import CONFIG_FILE, PATH_PREFIXES, WEIGHTS_FILE, WeightsError, read_config
 
 # Hub dataset ids of the dataset names that --data accepts, for model-card metadata.
 HUB_DATASETS = {
@@ -93,8 +93,10 @@ def sample_command(variant, repo_id: str | None) -> str:
     repo id (bundled weights, the variant's default) the command has no ``--weights``."""
     from .variant import Choice, ImageInput, Slider
 
-    # hf:// so that a local folder named like the user cannot take the Hub repo's place
-    words = ["ganzoo", "sample", variant.name, *(["--weights", f"hf://{repo_id}"] if repo_id else [])]
+    # A Hub repo as hf://, so that a local folder named like the user cannot take its place; a
+    # local folder (the Train tab's download names ./NAME) stays as it is.
+    weights = repo_id if not repo_id or repo_id.startswith(PATH_PREFIXES) else f"hf://{repo_id}"
+    words = ["ganzoo", "sample", variant.name, *(["--weights", weights] if weights else [])]
     for spec in variant.inputs():
         if spec.trailing:  # optional extras (truncation) stay at their defaults
             continue
