@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from ganzoo.cli import build_parser
+from ganzoo.cli import _peek, build_parser  # _peek: how the CLI itself reads a flag before parsing
 from ganzoo.hub import model_card
 from ganzoo.registry import collect_variants, get_plugin_manager, registry
 
@@ -89,15 +89,6 @@ def _words(line: str) -> list[str] | None:
     return words if words and words[0] == "ganzoo" and len(words) > 1 else None
 
 
-def _flag_value(argv, flag: str) -> str | None:
-    for i, word in enumerate(argv):
-        if word == flag and i + 1 < len(argv):
-            return argv[i + 1]
-        if word.startswith(flag + "="):
-            return word.split("=", 1)[1]
-    return None
-
-
 def commands_in(text: str, source: str) -> list[Command]:
     found, written = [], set()
     for number, line in _code_lines(text):
@@ -106,7 +97,7 @@ def commands_in(text: str, source: str) -> list[Command]:
             continue
         argv = tuple(words[1:])
         found.append(Command(f"{source}:{number}", shlex.join(words), argv, frozenset(written)))
-        out = _flag_value(argv, "--out")
+        out = _peek(argv, "--out")
         if argv[0] in ("train", "import") and out:
             written.add(out.rstrip("/"))
     return found
@@ -198,7 +189,7 @@ def test_documented_command_parses(command, third_party_plugins):
             build_parser(argv).parse_args(argv)
     except SystemExit:
         pytest.fail(f"`{command.text}` does not parse: {errors.getvalue().strip()}")
-    weights = _flag_value(argv, "--weights") if argv[0] in ("sample", "eval") else None
+    weights = _peek(argv, "--weights") if argv[0] in ("sample", "eval") else None
     if weights and weights.rstrip("/") not in command.written:
         # bundled weights are the variant's default: no --weights; `bundled/x` reads as a Hub repo
         assert not weights.removeprefix("hf://").startswith("bundled/"), command.text

@@ -187,8 +187,8 @@ def test_the_cli_works_with_a_conflicting_plugin_installed(process_registry, ins
     assert "conflict: 2 plugins register a variant named 'dcgan': 'ganzoo.plugins.dcgan' and 'dupe3'" in out
 
 
-def test_the_cli_says_in_one_line_that_a_plugins_networks_fail(process_registry, monkeypatch, capsys):
-    from ganzoo import cli
+def broken_networks_variant() -> type:
+    """A DCGAN whose networks cannot be built (a plugin's bug), with no weights of its own."""
     from ganzoo.plugins.dcgan import DCGAN
 
     class Broken(DCGAN):
@@ -198,6 +198,13 @@ def test_the_cli_says_in_one_line_that_a_plugins_networks_fail(process_registry,
         def build_networks(self):
             raise RuntimeError("no kernels for this layer")
 
+    return Broken
+
+
+def test_the_cli_says_in_one_line_that_a_plugins_networks_fail(process_registry, monkeypatch, capsys):
+    from ganzoo import cli
+
+    Broken = broken_networks_variant()
     monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
     monkeypatch.setitem(plugins.registry(), "broken_networks", plugins.Registration(Broken, "broken-plugin"))
     with pytest.warns(UserWarning, match="untrained"):
@@ -210,13 +217,7 @@ def test_the_cli_says_in_one_line_that_a_plugins_networks_fail(process_registry,
 def test_a_variant_whose_networks_fail_to_build_is_a_plugin_error_naming_the_plugin(monkeypatch):
     from ganzoo.plugins.dcgan import DCGAN
 
-    class Broken(DCGAN):
-        name = "broken_networks"
-        bundled = None
-
-        def build_networks(self):
-            raise RuntimeError("no kernels for this layer")
-
+    Broken = broken_networks_variant()
     monkeypatch.delenv(plugins.RAISE_ERRORS_ENV, raising=False)
     monkeypatch.delenv("GANZOO_WEIGHTS_BROKEN_NETWORKS", raising=False)
     with pytest.warns(UserWarning, match="untrained"), pytest.raises(PluginError) as error:
