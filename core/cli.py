@@ -284,6 +284,9 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                           help="for variants that translate: a folder of the true translations of --data's images, "
                                "matched by file name (emoji: --data twemoji/test --paired-truth noto/test); adds "
                                "L1 and PSNR against them, beside the untranslated input's (identity baseline)")
+    evaluate.add_argument("--direction", metavar="DIRECTION",
+                          help="for variants that translate both ways: which way to measure (CycleGAN: a2b, the "
+                               "default, or b2a, which translates --data from domain B to A)")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--json", type=Path, help="also write the figures here")
     evaluate.add_argument("--inception-weights", type=Path, default=None,
@@ -479,6 +482,8 @@ def cmd_eval(args) -> None:
 
     _require(args.variant, "evaluation_batches", "cannot be scored by `ganzoo eval`")
     model = _load_model(args)
+    if args.direction is not None:
+        _check_direction(model, args.direction)
     paired = {}
     if args.paired_truth:  # first: a folder that does not pair fails before the long part
         from .paired import evaluate_paired
@@ -487,14 +492,26 @@ def cmd_eval(args) -> None:
             raise UserError(f"{model.variant.name} does not translate images; --paired-truth is for variants that do")
         if not args.data:
             raise UserError("--paired-truth needs --data: the images whose true translations it holds")
-        paired = evaluate_paired(model, args.data, args.paired_truth)
+        paired = evaluate_paired(model, args.data, args.paired_truth, args.direction)
     figures = evaluate(model, args.real, args.samples, args.seed, args.data, model.device,
                        inception_weights_path(args.inception_weights), judge_name=args.judge,
-                       train_source=args.train_data)
+                       train_source=args.train_data, direction=args.direction)
     figures.update(paired)
     print(format_report(model.variant.name, figures))
     if args.json:
         args.json.write_text(json.dumps({"variant": model.variant.name, "weights": model.source, **figures}, indent=2))
+
+
+def _check_direction(model, direction: str) -> None:
+    """``--direction`` must be one of the model's own: its ``direction`` input's choices."""
+    offered = next((i.choices for i in model.variant.inputs() if i.name == "direction"), None)
+    if offered is None:
+        raise UserError(f"{model.variant.name} has no directions to choose from; leave out --direction")
+    if direction not in offered:
+        raise UserError(f"this {model.variant.name} model translates {' and '.join(offered)}, not {direction!r}: "
+                        f"pass --direction {offered[0]}")
+    if model.variant.evaluation_reference_role == "data":
+        raise UserError(f"{model.variant.name} does not translate images; --direction is for variants that do")
 
 
 def cmd_import(args) -> None:

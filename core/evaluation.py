@@ -147,12 +147,14 @@ def load_reference(judge: DigitJudge, real_source: str | None = None) -> Referen
     return Reference.from_images(judge, load_images(real_source, judge.image_size, judge.channels))
 
 
-def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None = None):
+def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None = None, direction: str | None = None):
     """``n`` images from the model (a list of CPU batches) and the labels they should have
-    (None where the variant does not say)."""
+    (None where the variant does not say); ``direction`` picks a translator's way (CycleGAN:
+    ``a2b`` or ``b2a``), None its default."""
     images, labels = [], []
+    options = {} if direction is None else {"direction": direction}
     with eval_mode(model.nets), torch.no_grad():
-        for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data):
+        for batch, batch_labels in model.variant.evaluation_batches(model, n, seed, data, **options):
             images.append(batch.float().cpu())
             if batch_labels is not None:
                 labels.append(batch_labels.cpu())
@@ -189,7 +191,7 @@ def inception_figures(inception, generated: list[torch.Tensor], real: ImageSet) 
 
 def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int = 0, data_source: str | None = None,
              device="cpu", inception_weights=None, *, judge_name: str | None = None,
-             train_source: str | None = None) -> dict:
+             train_source: str | None = None, direction: str | None = None) -> dict:
     """The judge's figures (``judge_name``; None: ``judge_for`` the model's images) against
     ``real_source`` (None: the judge's shipped statistics); with ``inception_weights`` (a path)
     also the Inception FID; with ``train_source`` the memorisation check, against
@@ -209,7 +211,7 @@ def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int =
     data = None
     if data_source is not None:
         data = load_images(data_source, config.image_size, config.channels)
-    images, labels = generate_for_evaluation(model, n, seed, data)
+    images, labels = generate_for_evaluation(model, n, seed, data, direction)
     figures = {"judge": judge.name, **score_images(reference, images, labels)}
     if inception is not None or train_source is not None:
         real = load_images(real_source, config.image_size, config.channels) if real_images else None

@@ -74,14 +74,14 @@ def read_pairs(inputs: str | Path, truth: str | Path, size: int, channels: int) 
     return ImageSet(read[0], labels, class_names, str(inputs)), read[1]
 
 
-def evaluate_paired(model, inputs: str | Path, truth: str | Path) -> dict:
-    """``paired_figures`` for a translating model (CycleGAN: A to B) on the images of ``inputs``
-    against their namesakes in ``truth``."""
+def evaluate_paired(model, inputs: str | Path, truth: str | Path, direction: str | None = None) -> dict:
+    """``paired_figures`` for a translating model (CycleGAN: A to B, or ``direction``) on the
+    images of ``inputs`` against their namesakes in ``truth``."""
     from .evaluation import generate_for_evaluation
 
     config = model.variant.config
     data, true = read_pairs(inputs, truth, config.image_size, config.channels)
-    translated, _ = generate_for_evaluation(model, len(data), 0, data)
+    translated, _ = generate_for_evaluation(model, len(data), 0, data, direction)
     translated = torch.cat(translated).float()
     if len(translated) != len(data):
         raise ValueError(f"{model.variant.name} translated {len(translated)} of {len(data)} images")

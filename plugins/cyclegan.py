@@ -346,14 +346,15 @@ class CycleGAN(Variant):
     evaluation_reference_role = "data_b"
     selection_metric = ("label_accuracy", "max")
 
-    def evaluation_batches(self, model, n, seed, data=None, batch_size=200):
+    def evaluation_batches(self, model, n, seed, data=None, batch_size=200, direction="a2b"):
         if data is None:
-            raise UserError("evaluating CycleGAN needs domain A's images to translate: pass --data")
+            raise UserError(f"evaluating CycleGAN needs domain {direction[0].upper()}'s images to translate: "
+                            f"pass --data")
         images = data.images[:n].float() / 127.5 - 1
         labels = data.labels[:n]
         for start in range(0, len(images), batch_size):
             batch = images[start:start + batch_size].to(model.device)
-            yield model.nets["generator_ab"](batch), labels[start:start + batch_size]
+            yield model.nets[GENERATOR[direction]](batch), labels[start:start + batch_size]
 
     # ---- importing the authors' checkpoints -----------------------------------------------
     @classmethod

@@ -72,6 +72,24 @@ def test_a_cyclegan_that_changes_nothing_scores_the_identity_baseline(tmp_path):
     model.nets["generator_ab"] = nn.Identity()
     unchanged = evaluate_paired(model, a, b)
     assert unchanged["paired_l1"] == unchanged["paired_l1_identity"] == random["paired_l1_identity"]
+    # b2a runs the other generator: still random, so it no longer scores the baseline
+    backwards = evaluate_paired(model, a, b, direction="b2a")
+    assert backwards["paired_l1"] not in (random["paired_l1"], unchanged["paired_l1"])
+    model.nets["generator_ab"], model.nets["generator_ba"] = model.nets["generator_ba"], nn.Identity()
+    assert evaluate_paired(model, a, b, direction="b2a") == unchanged
+
+
+def test_eval_refuses_a_direction_the_model_does_not_offer(tmp_path, capsys):
+    from ganzoo.cli import main
+    from ganzoo.weights import save_weights
+
+    variant_class = get_variant("cyclegan")
+    model = random_model(variant_class, config=variant_class.tiny_config())
+    save_weights(tmp_path / "w", model.variant, model.nets)
+    assert main(["eval", "cyclegan", "--weights", str(tmp_path / "w"), "--direction", "sideways"]) == 2
+    assert "translates a2b and b2a, not 'sideways'" in capsys.readouterr().err
+    assert main(["eval", "dcgan", "--direction", "b2a"]) == 2
+    assert "dcgan has no directions to choose from" in capsys.readouterr().err
 
 
 @pytest.mark.skipif(not EMOJI.is_dir(), reason=f"needs the emoji dataset at {EMOJI}")
