@@ -85,17 +85,38 @@ def _shown_source(source: str) -> str:
     return path.name if path.is_absolute() else str(source)
 
 
-def sample_command(variant, repo_id: str | None) -> str:
+# Image sets whose licence asks for attribution: a folder name in a run's data path -> what a
+# card must say of it (../shared/data/emoji/ATTRIBUTION.txt).
+DATA_ATTRIBUTION = {
+    "twemoji": "Twemoji, Copyright 2019 Twitter, Inc and other contributors (maintained by jdecked/twemoji), "
+               "CC BY 4.0 (https://creativecommons.org/licenses/by/4.0/); images from the npm package "
+               "emoji-datasource-twitter 16.0.0 (https://github.com/iamcal/emoji-data)",
+    "noto": "Noto Emoji, Copyright Google Inc. (https://github.com/googlefonts/noto-emoji), Apache License 2.0 "
+            "(https://www.apache.org/licenses/LICENSE-2.0); images from the npm package emoji-datasource-google "
+            "16.0.0 (https://github.com/iamcal/emoji-data)",
+}
+
+
+def data_attribution(sources: dict) -> list[str]:
+    """The attribution lines owed to the image sets a run trained on, in DATA_ATTRIBUTION's order."""
+    parts = {part.lower() for source in sources.values() for part in Path(str(source)).parts}
+    return [text for name, text in DATA_ATTRIBUTION.items() if name in parts]
+
+
+def sample_command(variant, repo_id: str | None, model_name: str | None = None) -> str:
     """The card's example: ``ganzoo sample`` with the flags the CLI makes from the variant's
     inputs (``ganzoo.cli.add_input_flags``): each number at its default, each required image as
     a file to give. Choices are left out (their default applies): their options can depend on
     the weights, which the CLI reads only after parsing (a trained style's name). Without a
-    repo id (bundled weights, the variant's default) the command has no ``--weights``."""
+    repo id (bundled weights) the command has no ``--weights``, or names ``model_name``, one of
+    the models the variant ships beside its default."""
+    from .cli import slug
     from .variant import Choice, ImageInput, Slider
 
     # A Hub repo as hf://, so that a local folder named like the user cannot take its place; a
     # local folder (the Train tab's download names ./NAME) stays as it is.
     weights = repo_id if not repo_id or repo_id.startswith(PATH_PREFIXES) else f"hf://{repo_id}"
+    weights = weights or (slug(model_name) if model_name else None)
     words = ["ganzoo", "sample", variant.name, *(["--weights", weights] if weights else [])]
     for spec in variant.inputs():
         if spec.trailing:  # optional extras (truncation) stay at their defaults
@@ -109,13 +130,15 @@ def sample_command(variant, repo_id: str | None) -> str:
     return shlex.join([*words, "-o", "out.png"])
 
 
-def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None = None) -> str:
+def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None = None,
+               model_name: str | None = None) -> str:
     """README.md for the Hub: YAML metadata, then how to use and how it was trained. ``repo_id``:
-    the Hub repo the card is for, or None for the weights bundled with the plugin (the variant's
-    default: the example command needs no --weights). ``samples``: whether a samples.png sits
-    beside the card (default: whether the run has one)."""
+    the Hub repo the card is for, or None for the weights bundled with the plugin: the variant's
+    default (the example command needs no --weights), or its model ``model_name``. ``samples``:
+    whether a samples.png sits beside the card (default: whether the run has one)."""
     from huggingface_hub import ModelCardData
 
+    from .cli import slug
     from .registry import get_variant
 
     variant_class = get_variant(info["variant"])
@@ -138,13 +161,16 @@ def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None 
     settings = run_info.get("settings", {})
     lines = [
         "---", data.to_yaml(), "---", "",
-        f"# {variant_class.title}: {repo_id or 'bundled default weights'}", "",
+        f"# {variant_class.title}: {repo_id or (model_name and f'bundled model {model_name!r}') or 'bundled default weights'}",
+        "",
         f"A {variant_class.title} trained with [ganzoo](https://github.com/) "
         f"({variant_class.paper}).", "",
         "## Use", "",
-        *([] if repo_id else ["These weights ship with the plugin and are the variant's default: "
-                              "`ganzoo sample` and the app use them when given no others.", ""]),
-        "```bash", sample_command(variant, repo_id), "```", "",
+        *([] if repo_id or model_name else ["These weights ship with the plugin and are the variant's default: "
+                                            "`ganzoo sample` and the app use them when given no others.", ""]),
+        *([f"These weights ship with the plugin as its model {model_name!r}: the tab's model picker offers "
+           f"them, and `--weights {slug(model_name)}` names them."] if model_name and not repo_id else []),
+        "```bash", sample_command(variant, repo_id, None if repo_id else model_name), "```", "",
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
         *[f"- data ({role}): `{_shown_source(src)}`" for role, src in sources.items()],
@@ -154,6 +180,10 @@ def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None 
         *[f"- {key}: {value}" for key, value in settings.items() if value is not None and key != "steps"],
         "", "Config:", "", "```json", json.dumps(info["config"], indent=2), "```", "",
     ]
+    attribution = data_attribution(sources)
+    if attribution:
+        lines += ["## Data and licences", "", "Trained on images that ask to be credited:", "",
+                  *[f"- {text}" for text in attribution], ""]
     if samples is None:
         samples = (run / "samples.png").exists()
     if samples:

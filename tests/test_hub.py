@@ -120,3 +120,24 @@ def test_offline_uses_the_cache_and_says_what_to_do_without_one(hub, run, monkey
     with pytest.raises(WeightsError, match="cannot be reached.*no copy is cached"):
         load_model(DCGAN, never_downloaded)
     assert len(hub.requests) == requests_before  # offline means no request at all
+
+
+def test_a_bundled_models_card_names_it_and_credits_the_emoji_it_trained_on(tmp_path):
+    """A model shipped beside the default is used with --weights SLUG; emoji ask for attribution."""
+    import dataclasses
+    import json
+
+    from ganzoo.hub import model_card
+
+    sources = {"data": "../shared/data/emoji/twemoji/train", "data_b": "/home/me/emoji/noto/train"}
+    (tmp_path / "run.json").write_text(json.dumps({"sources": sources}))
+    cyclegan = get_variant("cyclegan")
+    info = {"variant": "cyclegan", "config": dataclasses.asdict(cyclegan.tiny_config())}
+    card = model_card(tmp_path, info, None, samples=False, model_name="Twemoji to Noto")
+    assert "ganzoo sample cyclegan --weights twemoji-to-noto --image image.png" in card
+    assert "CC BY 4.0" in card and "Apache License 2.0" in card
+    (tmp_path / "run.json").write_text(json.dumps({"sources": {"data": "../shared/data/mnist"}}))
+    default = model_card(tmp_path, {"variant": "dcgan", "config": dataclasses.asdict(DCGAN.tiny_config())}, None,
+                         samples=False)
+    assert "--weights" not in default.split("## Use")[1].split("## Training")[0]
+    assert "## Data and licences" not in default
