@@ -89,7 +89,7 @@ class CGAN(Variant):
                    "the columns show what the noise keeps (slant, thickness) while the label changes.")
     Config = CGANConfig
     bundled = files(__package__) / "weights" / "cgan"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "cgan-emoji"}
 
     @classmethod
     def tiny_config(cls):

@@ -195,7 +195,7 @@ class CycleGAN(Variant):
                    "generators import with `ganzoo import cyclegan FILE.pth --out DIR` (one direction each).")
     Config = CycleGANConfig
     bundled = files(__package__) / "weights" / "cyclegan"
-    models = {"UCI digits to MNIST": bundled}
+    models = {"UCI digits to MNIST": bundled, "Emoji": files(__package__) / "weights" / "cyclegan-emoji"}
     pipeline_tag = "image-to-image"
     default_batch_size = 1  # the paper's
     data_roles = (DATA, DataRole("data_b", "domain B's training images (--data is domain A), in any of "

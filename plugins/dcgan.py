@@ -33,7 +33,7 @@ class DCGAN(NoiseToImage):
                    "LeakyReLU in the discriminator, Adam 2e-4 with beta1 0.5.")
     Config = DCGANConfig
     bundled = files(__package__) / "weights" / "dcgan"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "dcgan-emoji"}
 
     @classmethod
     def tiny_config(cls):

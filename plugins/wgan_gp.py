@@ -47,7 +47,7 @@ class WGANGP(NoiseToImage):
                    "steps per generator step, Adam 1e-4 with betas (0, 0.9), penalty weight 10.")
     Config = WGANGPConfig
     bundled = files(__package__) / "weights" / "wgan_gp"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "wgan_gp-emoji"}
 
     @classmethod
     def tiny_config(cls):

@@ -1,14 +1,17 @@
-"""Reproduce the bundled default weights in plugins/weights/<variant>/ from ../shared/data.
+"""Reproduce the bundled models in plugins/weights/<model>/ from ../shared/data.
 
-    python scripts/train_defaults.py                 # every variant that ships weights
-    python scripts/train_defaults.py dcgan cgan      # some of them
-    python scripts/train_defaults.py --export-only   # re-export and re-measure finished runs
+    python scripts/train_defaults.py                      # every bundled model
+    python scripts/train_defaults.py dcgan cgan-emoji     # some of them (folder names)
+    python scripts/train_defaults.py --export-only        # re-export and re-measure finished runs
 
-Each variant is trained with the project's own CLI (`ganzoo train`, fixed seed, CPU, the
-judge scoring every few hundred steps); the best checkpoint by the judge is exported in
-float16 where the outputs stay within FLOAT16_TOLERANCE of float32 (else float32), measured
-with `ganzoo eval` on 10,000 samples, and described in a model card with the command, the
-steps and the figures. Runs live in runs/defaults/ and resume if interrupted.
+A folder is named after the variant (its MNIST model, the default) or the variant and a
+dataset (``dcgan-emoji``: the tab's "Emoji" model). Each is trained with the project's own CLI
+(`ganzoo train`, fixed seed, CPU, the judge scoring every few hundred steps); the best
+checkpoint by the judge is exported in float16 where the outputs stay within
+FLOAT16_TOLERANCE of float32 (else float32), measured with `ganzoo eval`, and described in a
+model card with the command, the steps and the figures. Runs live in runs/defaults/ and
+resume if interrupted; resuming is exact, so a run that took several sittings gives what one
+sitting would.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import os
 import shlex
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,51 +36,108 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
 MNIST = str(SHARED / "mnist")
 UCI = str(SHARED / "uci-digits" / "digits.csv.gz")
+# Relative to ROOT, where every command runs: model cards show the path as written.
+EMOJI = "../shared/data/emoji"
+TWEMOJI, NOTO = f"{EMOJI}/twemoji", f"{EMOJI}/noto"
 RUNS = ROOT / "runs" / "defaults"
 FLOAT16_TOLERANCE = 2 / 255  # largest pixel difference allowed, on the [-1, 1] scale: one grey level
 
-# variant -> (data flags, config flags, training flags). Sized for a 2-core CPU.
+
+@dataclass(frozen=True)
+class Recipe:
+    """How one bundled model is made: ``ganzoo train VARIANT *data *COMMON *training *config``,
+    then ``later_stages`` (each ``--init-from`` the stage before: (config, training) flags),
+    then ``ganzoo eval`` with ``evaluation``'s flags; ``also_measured`` adds more evaluations
+    to the card and eval.json (a CycleGAN's other direction), their figures prefixed."""
+    variant: str
+    model: str  # its name in the tab's model picker and to --weights
+    data: tuple[str, ...]
+    config: tuple[str, ...] = ()
+    training: tuple[str, ...] = ()
+    later_stages: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
+    evaluation: tuple[str, ...] = ()
+    also_measured: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    export_last: bool = False  # export the run's last step, not its best by the judge (chosen by other figures)
+
+
+MNIST_DIGITS = "MNIST digits"
+EMOJI_MODEL = "Emoji"
+# Emoji figures are against the Twemoji test split (the style the models learn), with the
+# memorisation check against the Twemoji training images.
+EMOJI_EVAL = ("--real", f"{TWEMOJI}/test", "--train-data", f"{TWEMOJI}/train")
+
+EMOJI_TRAINING = ("--diffaugment", "color,translation,cutout", "--ema-decay", "0.999", "--eval-samples", "1000")
+
 RECIPES = {
     # One extra 3x3 layer per network: judge IS 7.06-7.23 at 2,500 steps (two runs) against 6.72 without (and
     # 7.01 at 5,000, the same CPU time); by 6,500 steps it matched 25,000 steps without.
-    "dcgan": (["--data", MNIST], ["--extra-layers", "1"], ["--steps", "20000"]),
-    "wgan_gp": (["--data", MNIST], [], ["--steps", "18000"]),
-    "cgan": (["--data", MNIST], [], ["--steps", "5000"]),
-    "lsgan": (["--data", MNIST], ["--width", "32"], ["--steps", "2000"]),
-    "wgan": (["--data", MNIST], ["--width", "32"], ["--steps", "1500"]),
-    "gan": (["--data", MNIST], [], ["--steps", "3000"]),
-    # BEGAN: the paper's batch of 16 and gamma 0.75. Alone it collapses onto 1s on MNIST (README); EBGAN's
-    # pulling-away term keeps a batch varied, squared error (the paper's eta 2) lets the auto-encoder learn
-    # in hundreds of steps rather than thousands, and a faster k_t gain follows the smaller loss scale.
-    "began": (["--data", MNIST],
-              ["--width", "32", "--gamma", "0.75", "--norm", "2", "--lambda-k", "0.01", "--pull-away", "0.1",
-               "--lr", "2e-4"],
-              ["--steps", "22000", "--batch-size", "16"]),
-    # 28 px: MNIST's own size, and UCI's 8x8 digits framed as MNIST's (ganzoo.data); 3 residual
-    # blocks keep both generators at 4.3 MB in float16. A one-layer PatchGAN judges 16x16
-    # patches: stroke style, not whole digits, so the generators restyle rather than redraw.
-    "cyclegan": (["--data", UCI, "--data-b", MNIST],
-                 ["--image-size", "28", "--channels", "1", "--width", "32", "--n-blocks", "3", "--disc-layers", "1",
-                  "--decay-start-step", "1000", "--decay-steps", "1000"],
-                 ["--steps", "2000", "--batch-size", "8", "--eval-every", "250"]),
-}
-# Later stages, each started from the one before's last checkpoint (`ganzoo train --init-from`)
-# in runs/defaults/<variant>-stage2, -stage3 ...; the last is the run exported. Noise from 20
-# fixed clusters lets the generator send each cluster to one digit instead of drawing morphs at
-# the borders between digits; the learning rate then decays to zero. Measured on the first
-# stage's weights: DCGAN's judge IS 8.2 -> 9.05 within 2,500 steps (2,000 samples).
-LATER_STAGES = {
-    "dcgan": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"], ["--steps", "5000"])],
+    # Stage two: noise from 20 fixed clusters lets the generator send each cluster to one digit instead of
+    # drawing morphs at the borders between digits; the learning rate then decays to zero. Measured on the
+    # first stage's weights: DCGAN's judge IS 8.2 -> 9.05 within 2,500 steps (2,000 samples).
+    "dcgan": Recipe("dcgan", MNIST_DIGITS, ("--data", MNIST), ("--extra-layers", "1"), ("--steps", "20000"),
+                    later_stages=((("--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"),
+                                   ("--steps", "5000")),)),
     # WGAN-GP learns the clusters more slowly (its generator steps once per five critic steps):
     # a third stage of 2,000 steps took judge IS 8.89 -> 9.01 on 10,000 samples, FD 37 -> 34, and
     # a fourth, the same again, 9.04 and FD 30.
-    "wgan_gp": [(["--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"], ["--steps", "4000"]),
-                (["--decay-start-step", "1000", "--decay-steps", "1000"], ["--steps", "2000"]),
-                (["--decay-start-step", "1000", "--decay-steps", "1000"], ["--steps", "2000"])],
+    "wgan_gp": Recipe("wgan_gp", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "18000"),
+                      later_stages=((("--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "2000"),
+                                     ("--steps", "4000")),
+                                    (("--decay-start-step", "1000", "--decay-steps", "1000"), ("--steps", "2000")),
+                                    (("--decay-start-step", "1000", "--decay-steps", "1000"), ("--steps", "2000")))),
+    "cgan": Recipe("cgan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "5000")),
+    "lsgan": Recipe("lsgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "2000")),
+    "wgan": Recipe("wgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "1500")),
+    "gan": Recipe("gan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "3000")),
+    # BEGAN: the paper's batch of 16 and gamma 0.75. Alone it collapses onto 1s on MNIST (README); EBGAN's
+    # pulling-away term keeps a batch varied, squared error (the paper's eta 2) lets the auto-encoder learn
+    # in hundreds of steps rather than thousands, and a faster k_t gain follows the smaller loss scale.
+    "began": Recipe("began", MNIST_DIGITS, ("--data", MNIST),
+                    ("--width", "32", "--gamma", "0.75", "--norm", "2", "--lambda-k", "0.01", "--pull-away", "0.1",
+                     "--lr", "2e-4"),
+                    ("--steps", "22000", "--batch-size", "16")),
+    # 28 px: MNIST's own size, and UCI's 8x8 digits framed as MNIST's (ganzoo.data); 3 residual
+    # blocks keep both generators at 4.3 MB in float16. A one-layer PatchGAN judges 16x16
+    # patches: stroke style, not whole digits, so the generators restyle rather than redraw.
+    "cyclegan": Recipe("cyclegan", "UCI digits to MNIST", ("--data", UCI, "--data-b", MNIST),
+                       ("--image-size", "28", "--channels", "1", "--width", "32", "--n-blocks", "3",
+                        "--disc-layers", "1", "--decay-start-step", "1000", "--decay-steps", "1000"),
+                       ("--steps", "2000", "--batch-size", "8", "--eval-every", "250"),
+                       evaluation=("--data", UCI)),
+    # ---- Emoji: 64x64 colour, trained on the 1,519 Twemoji of the train split ----------------------------
+    # DiffAugment (colour, translation, cutout) on what the discriminator sees, and a moving average of the
+    # generator (--ema-decay), which the judge scores and which ships. History: started with --steps 30000 and
+    # stopped at 5,364, then resumed with --steps 10000 (resuming is exact, and nothing depends on the target).
+    "dcgan-emoji": Recipe("dcgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                          ("--image-size", "64", "--channels", "3", "--width", "32"),
+                          ("--steps", "10000", *EMOJI_TRAINING, "--eval-every", "1000", "--checkpoint-every", "250"),
+                          evaluation=EMOJI_EVAL),
+    # Width 16: five critic steps with a gradient penalty per generator step make a step ~8x DCGAN's.
+    "wgan_gp-emoji": Recipe("wgan_gp", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                            ("--image-size", "64", "--channels", "3", "--width", "16"),
+                            ("--steps", "2000", *EMOJI_TRAINING, "--eval-every", "250", "--checkpoint-every", "100"),
+                            evaluation=EMOJI_EVAL),
+    "cgan-emoji": Recipe("cgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                         ("--image-size", "64", "--channels", "3", "--width", "32"),
+                         ("--steps", "4500", *EMOJI_TRAINING, "--eval-every", "500", "--checkpoint-every", "250"),
+                         evaluation=EMOJI_EVAL),
+    # Twemoji <-> Noto, unpaired: the generators never see which Noto image is a Twemoji's own. Trained in
+    # chunks of 500 steps with a snapshot after each; the exported step is the one whose translations of
+    # the test split come closest to the true images in both directions (paired L1 and PSNR, README): a
+    # near-identity mapping keeps every category, so the category kept cannot choose alone.
+    "cyclegan-emoji": Recipe("cyclegan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train", "--data-b", f"{NOTO}/train"),
+                             ("--image-size", "64", "--channels", "3", "--width", "32", "--n-blocks", "3",
+                              "--disc-layers", "2", "--decay-start-step", "2000", "--decay-steps", "2000"),
+                             ("--steps", "4000", "--batch-size", "4", "--eval-every", "500", "--eval-samples", "387",
+                              "--checkpoint-every", "100"),
+                             evaluation=("--data", f"{TWEMOJI}/test", "--paired-truth", f"{NOTO}/test",
+                                         "--real", f"{NOTO}/test"),
+                             also_measured=(("b2a_", ("--direction", "b2a", "--data", f"{NOTO}/test", "--paired-truth",
+                                                      f"{TWEMOJI}/test", "--real", f"{TWEMOJI}/test")),),
+                             export_last=True),
 }
 COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "500", "--eval-samples", "2000",
           "--sample-every", "500", "--checkpoint-every", "500"]
-EVAL = {"cyclegan": ["--data", UCI]}
 
 
 def ganzoo(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -84,13 +145,14 @@ def ganzoo(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def train_command(name: str) -> list[str]:
-    data, config, training = RECIPES[name]
+    recipe = RECIPES[name]
     # argparse keeps a flag's last value: a recipe's own flags override the common ones
-    return ["train", name, *data, "--out", str(RUNS / name), *COMMON, *training, *config]
+    return ["train", recipe.variant, *recipe.data, "--out", str(RUNS / name), *COMMON, *recipe.training,
+            *recipe.config]
 
 
 def stage_run(name: str, stage: int) -> Path:
-    """The run folder of stage 1 (the recipe), 2, 3 ... (LATER_STAGES)."""
+    """The run folder of stage 1 (the recipe), 2, 3 ... (``later_stages``)."""
     return RUNS / name if stage == 1 else RUNS / f"{name}-stage{stage}"
 
 
@@ -99,13 +161,14 @@ def stage_command(name: str, stage: int) -> list[str]:
     from the stage before."""
     if stage == 1:
         return train_command(name)
-    config, training = LATER_STAGES[name][stage - 2]
-    return ["train", name, "--init-from", str(stage_run(name, stage - 1)), "--out", str(stage_run(name, stage)),
-            *COMMON, *training, *config]
+    recipe = RECIPES[name]
+    config, training = recipe.later_stages[stage - 2]
+    return ["train", recipe.variant, "--init-from", str(stage_run(name, stage - 1)), "--out",
+            str(stage_run(name, stage)), *COMMON, *training, *config]
 
 
 def stage_count(name: str) -> int:
-    return 1 + len(LATER_STAGES.get(name, []))
+    return 1 + len(RECIPES[name].later_stages)
 
 
 def train_or_resume(command: list[str]) -> None:
@@ -119,7 +182,8 @@ def train_or_resume(command: list[str]) -> None:
 
 
 def export(name: str, run: Path) -> dict:
-    source = run / "best" if (run / "best" / "model.safetensors").exists() else run
+    best = run / "best"
+    source = best if (best / "model.safetensors").exists() and not RECIPES[name].export_last else run
     model = load_folder(source)
     target = ROOT / "plugins" / "weights" / name
     save_weights(target, model.variant, model.nets, dtype=torch.float16)
@@ -144,10 +208,20 @@ def _largest_difference(a, b) -> float:
 
 
 def measure(name: str) -> dict:
+    """``ganzoo eval`` of the exported weights, then each of ``also_measured``, whose figures
+    join eval.json under their prefix."""
+    recipe = RECIPES[name]
     target = ROOT / "plugins" / "weights" / name
-    ganzoo("eval", name, "--weights", str(target), "--json", str(target / "eval.json"), *EVAL.get(name, []),
-           "--device", "cpu")
-    return json.loads((target / "eval.json").read_text())
+    figures = {}
+    for prefix, flags in (("", recipe.evaluation), *recipe.also_measured):
+        out = target / (f"eval-{prefix.rstrip('_')}.json" if prefix else "eval.json")
+        ganzoo("eval", recipe.variant, "--weights", str(target), "--json", str(out), *flags, "--device", "cpu")
+        figures.update({prefix + key: value for key, value in json.loads(out.read_text()).items()
+                        if not (prefix and key in ("variant", "weights"))})
+        if prefix:
+            out.unlink()
+    (target / "eval.json").write_text(json.dumps(figures, indent=2))
+    return figures
 
 
 def write_samples(name: str) -> None:
@@ -155,22 +229,27 @@ def write_samples(name: str) -> None:
     they get none (their run's samples/ show input and output side by side)."""
     from ganzoo.variant import ImageInput
 
+    recipe = RECIPES[name]
     target = ROOT / "plugins" / "weights" / name
-    variant_class = get_variant(name)
+    variant_class = get_variant(recipe.variant)
     (target / "samples.png").unlink(missing_ok=True)
     config = variant_class.config_from_dict(json.loads((target / "config.json").read_text())["config"])
     if not any(isinstance(i, ImageInput) for i in variant_class(config).inputs()):
-        ganzoo("sample", name, "--weights", str(target), "--seed", "0", "-o", str(target / "samples.png"),
+        ganzoo("sample", recipe.variant, "--weights", str(target), "--seed", "0", "-o", str(target / "samples.png"),
                "--device", "cpu")
 
 
 def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
+    recipe = RECIPES[name]
     target = ROOT / "plugins" / "weights" / name
     info = json.loads((target / "config.json").read_text())
-    # no repo id: bundled weights are the variant's default, used with no --weights
-    card = model_card(run, info, None, samples=(target / "samples.png").exists())
+    # no repo id: bundled weights, the variant's default (no --weights) or one of its other models
+    default = next(iter(get_variant(recipe.variant).bundled_models()), None)
+    card = model_card(run, info, None, samples=(target / "samples.png").exists(),
+                      model_name=None if recipe.model == default else recipe.model)
     best = json.loads((run / "best" / "best.json").read_text()) if (run / "best" / "best.json").exists() else None
-    chosen = f"step {best['step']}, best by the judge's {best['metric']} during training" if best else "the last step"
+    chosen = (f"step {best['step']}, best by the judge's {best['metric']} during training"
+              if best and not recipe.export_last else "the last step")
     command = "python scripts/train_defaults.py " + name
     stages = [stage_command(name, stage) for stage in range(1, stage_count(name) + 1)]
     shown = ["# which runs: ganzoo " + shlex.join(stage).replace(str(ROOT) + "/", "").replace(str(ROOT.parent) + "/", "../")
@@ -180,7 +259,7 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
     lines = [card, "## Reproduce", "", "```bash", command, *shown, "```", "",
              f"Exported from `{exported['exported_from']}` ({chosen}) in "
              f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
-             "", "## Quality, measured offline with the project's digit judge", "",
+             "", f"## Quality, measured offline with the project's {figures.get('judge', 'digits')} judge", "",
              "| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
               for k, v in figures.items() if k not in ("variant", "weights")]
@@ -189,16 +268,22 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("names", nargs="*", default=list(RECIPES))
+    parser.add_argument("names", nargs="*", default=list(RECIPES), metavar="MODEL",
+                        help=f"folders of plugins/weights to make: {', '.join(RECIPES)}")
     parser.add_argument("--export-only", action="store_true")
+    parser.add_argument("--train-only", action="store_true", help="train (or resume) only; export nothing")
     args = parser.parse_args()
     if not Path(MNIST).exists():
         sys.exit(f"needs the real data in {SHARED} (see shared/data/README.md)")
+    unknown = [name for name in args.names if name not in RECIPES]
+    if unknown:  # before any training
+        sys.exit(f"no recipe for {', '.join(unknown)}; choose from {', '.join(RECIPES)}")
     for name in args.names:
-        get_variant(name)  # an unknown name fails here, before any training
         for stage in range(1, stage_count(name) + 1):
             if not args.export_only:
                 train_or_resume(stage_command(name, stage))
+        if args.train_only:
+            continue
         run = stage_run(name, stage_count(name))  # the last stage is the one exported
         exported = export(name, run)
         write_samples(name)
