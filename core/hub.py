@@ -159,10 +159,10 @@ def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None 
         **variant.card_metadata(),
     )
     settings = run_info.get("settings", {})
+    heading = repo_id or (f"bundled model {model_name!r}" if model_name else "bundled default weights")
     lines = [
         "---", data.to_yaml(), "---", "",
-        f"# {variant_class.title}: {repo_id or (model_name and f'bundled model {model_name!r}') or 'bundled default weights'}",
-        "",
+        f"# {variant_class.title}: {heading}", "",
         f"A {variant_class.title} trained with [ganzoo](https://github.com/) "
         f"({variant_class.paper}).", "",
         "## Use", "",

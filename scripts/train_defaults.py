@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-
 from ganzoo.hub import model_card
 from ganzoo.registry import get_variant
 from ganzoo.weights import load_folder, save_weights
