@@ -179,6 +179,16 @@ def score_images(reference: Reference, images: list[torch.Tensor], labels: torch
     return {**figures, **reference.figures}
 
 
+def label_kept(judge: DigitJudge, inputs: torch.Tensor, translated: list[torch.Tensor], labels: torch.Tensor) -> dict:
+    """For a translator: how often the judge reads the true label in its inputs, and of those
+    inputs, the share whose translation it still reads so (1.0: nothing the judge could see was
+    lost in translation)."""
+    before = judge_images(judge, inputs.split(500)).probabilities.argmax(1) == labels
+    after = judge_images(judge, translated).probabilities.argmax(1) == labels
+    return {"label_accuracy_input": float(before.float().mean()),
+            "label_kept_of_correct": float((before & after).sum() / before.sum().clamp(min=1))}
+
+
 def inception_figures(inception, generated: list[torch.Tensor], real: ImageSet) -> dict:
     """The usual FID (ganzoo.inception), with its real-vs-real floor on even and odd images."""
     from .inception import inception_features
@@ -213,6 +223,8 @@ def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int =
         data = load_images(data_source, config.image_size, config.channels)
     images, labels = generate_for_evaluation(model, n, seed, data, direction)
     figures = {"judge": judge.name, **score_images(reference, images, labels)}
+    if data is not None and labels is not None:
+        figures.update(label_kept(judge, as_float_images(data)[:len(labels)], images, labels))
     if inception is not None or train_source is not None:
         real = load_images(real_source, config.image_size, config.channels) if real_images else None
     if inception is not None:
@@ -232,6 +244,8 @@ def format_report(name: str, figures: dict) -> str:
     pairs = [("fd", "fd_real_floor", "Frechet distance (judge features)", "real-vs-real floor"),
              ("classifier_is", "classifier_is_real", "classifier Inception score", "real data"),
              ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data"),
+             ("label_kept_of_correct", "label_accuracy_input", "label kept, of inputs the judge reads right",
+              "inputs read right"),
              ("inception_fd", "inception_fd_real_floor", "Inception FID (torchvision weights)", "real-vs-real floor"),
              ("paired_l1", "paired_l1_identity", "L1 against the true images", "identity baseline"),
              ("paired_psnr", "paired_psnr_identity", "PSNR against the true images, dB", "identity baseline")]

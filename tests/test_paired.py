@@ -99,3 +99,20 @@ def test_the_emoji_test_splits_identity_baseline_is_the_readmes():
                              inputs.images.float() / 127.5 - 1)
     assert figures["paired_images"] == 387 and len(inputs.class_names) == 9
     assert round(figures["paired_l1_identity"], 3) == 0.168 and round(figures["paired_psnr_identity"], 1) == 11.7
+
+
+def test_the_label_kept_counts_only_inputs_the_judge_reads_right():
+    from ganzoo.evaluation import judge_images, label_kept
+    from ganzoo.judge import load_judge
+
+    judge = load_judge(name="digits")
+    inputs = random_images(40, 3, channels=1, size=28)
+    read = judge_images(judge, [inputs]).probabilities.argmax(1)
+    labels = read.clone()
+    labels[:10] = (read[:10] + 1) % 10  # the judge misreads these ten inputs
+    unchanged = label_kept(judge, inputs, [inputs], labels)
+    assert unchanged == {"label_accuracy_input": 0.75, "label_kept_of_correct": 1.0}
+    blank = torch.full_like(inputs, -1.0)
+    blank_read = int(judge_images(judge, [blank]).probabilities.argmax(1)[0])
+    expected = float((labels[10:] == blank_read).float().mean())
+    assert label_kept(judge, inputs, [blank], labels)["label_kept_of_correct"] == pytest.approx(expected)
