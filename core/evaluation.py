@@ -234,6 +234,9 @@ def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int =
 
         train = as_float_images(load_images(train_source, config.image_size, config.channels))
         figures.update(memorisation(images, train, None if real is None else as_float_images(real)))
+        # the floor a model of the training images can hope for: the real images against them
+        train_stats = feature_stats(judge_images(judge, train.split(500)).features)
+        figures["fd_real_vs_train"] = frechet_distance_of_stats(reference.mean, reference.cov, *train_stats)
     return figures
 
 
@@ -242,6 +245,8 @@ def format_report(name: str, figures: dict) -> str:
     if "judge" in figures:
         rows.append(("judge", figures["judge"]))
     pairs = [("fd", "fd_real_floor", "Frechet distance (judge features)", "real-vs-real floor"),
+             ("fd_real_vs_train", "fd_real_floor", "Frechet distance, real against training images",
+              "real-vs-real floor"),
              ("classifier_is", "classifier_is_real", "classifier Inception score", "real data"),
              ("label_accuracy", "label_accuracy_real", "label accuracy (judge agrees)", "real data"),
              ("label_kept_of_correct", "label_accuracy_input", "label kept, of inputs the judge reads right",

@@ -49,6 +49,10 @@ def test_the_memorisation_check_against_held_out_images_or_leave_one_out(colour_
     assert against_real["memorisation_train_images"] == 12 and against_real["memorisation_ratio"] > 0
     report = capsys.readouterr().out
     assert "memorisation ratio" in report and "near-copies" in report
+    # beside it, the floor a model of the training images can reach: the real images against them
+    assert against_real["fd_real_vs_train"] > 0 and "real against training images" in report
+    itself = figures(tmp_path, "dcgan", "--weights", out, "-n", 20, "--train-data", data, "--real", data)
+    assert itself["fd_real_vs_train"] == pytest.approx(0, abs=1e-3)
     alone = figures(tmp_path, "dcgan", "--weights", out, "-n", 20, "--train-data", data)  # --real: statistics
     assert alone["memorisation_real"] == "leave-one-out"
     assert alone["memorisation_nn_median"] == against_real["memorisation_nn_median"]
