@@ -57,6 +57,7 @@ class Recipe:
     evaluation: tuple[str, ...] = ()
     also_measured: tuple[tuple[str, tuple[str, ...]], ...] = ()
     export_last: bool = False  # export the run's last step, not its best by the judge (chosen by other figures)
+    sample_pairs: tuple[str, str] | None = None  # a translator's grid: test images of domains A and B, paired by name
 
 
 MNIST_DIGITS = "MNIST digits"
@@ -133,7 +134,7 @@ RECIPES = {
                                          "--real", f"{NOTO}/test"),
                              also_measured=(("b2a_", ("--direction", "b2a", "--data", f"{NOTO}/test", "--paired-truth",
                                                       f"{TWEMOJI}/test", "--real", f"{TWEMOJI}/test")),),
-                             export_last=True),
+                             export_last=True, sample_pairs=(f"{TWEMOJI}/test", f"{NOTO}/test")),
 }
 COMMON = ["--seed", "0", "--device", "cpu", "--batch-size", "64", "--eval-every", "500", "--eval-samples", "2000",
           "--sample-every", "500", "--checkpoint-every", "500"]
@@ -224,18 +225,40 @@ def measure(name: str) -> dict:
 
 
 def write_samples(name: str) -> None:
-    """A grid from the exported weights, for the card; translators need an input image, so
-    they get none (their run's samples/ show input and output side by side)."""
+    """A grid from the exported weights, for the card; translators need input images, so they
+    get one only from ``sample_pairs`` (their run's samples/ show input and output side by side)."""
     from ganzoo.variant import ImageInput
 
     recipe = RECIPES[name]
     target = ROOT / "plugins" / "weights" / name
+    if recipe.sample_pairs:
+        translation_grid(target, *recipe.sample_pairs)
+        return
     variant_class = get_variant(recipe.variant)
     (target / "samples.png").unlink(missing_ok=True)
     config = variant_class.config_from_dict(json.loads((target / "config.json").read_text())["config"])
     if not any(isinstance(i, ImageInput) for i in variant_class(config).inputs()):
         ganzoo("sample", recipe.variant, "--weights", str(target), "--seed", "0", "-o", str(target / "samples.png"),
                "--device", "cpu")
+
+
+def translation_grid(target: Path, inputs: str, truth: str, count: int = 10) -> None:
+    """samples.png of a two-way translator: six rows of ``count`` test images, A, A translated to
+    B, the true B; then B, B translated to A, the true A."""
+    from torchvision.utils import save_image
+
+    from ganzoo.paired import read_pairs
+
+    model = load_folder(target)
+    config = model.variant.config
+    a, b = read_pairs(ROOT / inputs, ROOT / truth, config.image_size, config.channels)
+    pick = torch.linspace(0, len(b) - 1, count).long()  # spread over the categories, which come in order
+    real_a, real_b = a.images[pick].float() / 127.5 - 1, b[pick].float() / 127.5 - 1
+    with torch.no_grad():
+        rows = [real_a, model.nets["generator_ab"](real_a), real_b,
+                real_b, model.nets["generator_ba"](real_b), real_a]
+    save_image(torch.cat(rows), target / "samples.png", nrow=count, normalize=True, value_range=(-1, 1), padding=2,
+               pad_value=1.0)
 
 
 def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
