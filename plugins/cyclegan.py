@@ -52,11 +52,10 @@ DIRECTIONS = {"both": ("a2b", "b2a"), "a2b": ("a2b",)}  # config.directions -> t
 GENERATOR = {"a2b": "generator_ab", "b2a": "generator_ba"}
 DIRECTION_LABEL = {"a2b": "A to B", "b2a": "B to A"}
 MIN_SIDE = 8  # two halvings leave 2 x 2, the least a reflection pad of 1 accepts
-# The tab's examples: three UCI digits that ship with the plugin (the bundled model's domain A),
-# and the test emoji of ../shared/data when the checkout has them (or GANZOO_EXAMPLES_CYCLEGAN's
-# images), for an emoji model.
+# The tab's examples, which ship with the plugin (scripts/make_examples.py): three UCI digits (the
+# digit model's domain A) and nine Twemoji of the emoji test split, one per category (the emoji
+# model's); GANZOO_EXAMPLES_CYCLEGAN, a folder, offers its images instead of the emoji.
 SHIPPED_EXAMPLES = files(__package__) / "examples" / "cyclegan"
-EMOJI_EXAMPLES = Path(str(files(__package__))).parent.parent / "shared" / "data" / "emoji" / "twemoji" / "test"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".gif")
 
 
@@ -325,15 +324,18 @@ class CycleGAN(Variant):
         return self.prepare_image(values.get("image")).size
 
     def examples(self):
-        """The shipped digits, then the first image by name of GANZOO_EXAMPLES_CYCLEGAN's folder
-        (or, where the checkout has it, the emoji test split) and of each of its sub-folders
-        (the emoji's categories); 12 at most."""
-        shipped = sorted(Path(str(SHIPPED_EXAMPLES)).glob("*.png"))
-        folder = Path(os.environ.get("GANZOO_EXAMPLES_CYCLEGAN") or EMOJI_EXAMPLES)
-        found = []
-        for place in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []:
-            found += sorted(p for p in place.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:1]
-        return [{"image": str(path)} for path in [*shipped, *found][:12]]
+        """The shipped digits and emoji, the model's own kind first (colour: the emoji); with
+        GANZOO_EXAMPLES_CYCLEGAN, the first image by name of that folder and of each of its
+        sub-folders instead of the emoji. 12 at most."""
+        shipped = Path(str(SHIPPED_EXAMPLES))
+        digits, others = sorted(shipped.glob("uci-digit-*.png")), sorted(shipped.glob("twemoji-*.png"))
+        chosen = os.environ.get("GANZOO_EXAMPLES_CYCLEGAN")
+        if chosen:
+            folder, others = Path(chosen), []
+            for place in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []:
+                others += sorted(p for p in place.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:1]
+        ordered = [*others, *digits] if self.config.channels == 3 and not chosen else [*digits, *others]
+        return [{"image": str(path)} for path in ordered[:12]]
 
     def generate(self, model, progress=None, image=None, direction: str = "a2b"):
         from ganzoo.api import to_pil, to_tensor

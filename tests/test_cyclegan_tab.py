@@ -1,13 +1,13 @@
 """CycleGAN's tab: the input beside the output, and examples to try in one click (the digits
-that ship with the plugin, then the test emoji where the checkout has them)."""
+and test emoji that ship with the plugin, the model's own kind first)."""
 
+import dataclasses
 from pathlib import Path
 
 import gradio as gr
 import numpy as np
 import pytest
 from ganzoo import testing, ui
-from ganzoo.plugins import cyclegan
 from ganzoo.plugins.cyclegan import CycleGAN
 from ganzoo.registry import registry
 from ganzoo.weights import load_model
@@ -49,8 +49,13 @@ def test_the_input_and_the_result_sit_side_by_side(app):
     assert isinstance(images["Result"].parent, gr.Row)
 
 
+def grey():
+    """A CycleGAN of grey images, as the digit model: its examples start with the digits."""
+    return CycleGAN(dataclasses.replace(CycleGAN.tiny_config(), channels=1))
+
+
 def test_examples_ship_with_the_plugin_and_are_small():
-    shipped = [Path(example["image"]) for example in CycleGAN().examples()][:3]
+    shipped = [Path(example["image"]) for example in grey().examples()][:3]
     assert [path.name for path in shipped] == ["uci-digit-2.png", "uci-digit-5.png", "uci-digit-7.png"]
     for path in shipped:
         assert path.stat().st_size < 2000 and Image.open(path).size == (28, 28)
@@ -62,18 +67,21 @@ def test_examples_add_the_first_image_of_a_folder_and_of_each_sub_folder(tmp_pat
         testing.test_image(size=8).save(tmp_path / name)
     (tmp_path / "notes.txt").write_text("not an image")
     monkeypatch.setenv("GANZOO_EXAMPLES_CYCLEGAN", str(tmp_path))
-    names = [Path(example["image"]).relative_to(tmp_path).as_posix() for example in CycleGAN().examples()[3:]]
+    names = [Path(example["image"]).relative_to(tmp_path).as_posix() for example in grey().examples()[3:]]
     assert names == ["top.png", "cats/a.png", "dogs/c.png"]
     monkeypatch.setenv("GANZOO_EXAMPLES_CYCLEGAN", str(tmp_path / "missing"))
-    assert len(CycleGAN().examples()) == 3
+    assert len(grey().examples()) == 3
 
 
-@pytest.mark.skipif(not cyclegan.EMOJI_EXAMPLES.is_dir(), reason="needs ../shared/data/emoji")
-def test_the_test_emoji_are_offered_one_per_category(monkeypatch):
+def test_the_test_emoji_ship_one_per_category_and_lead_for_a_colour_model(monkeypatch):
     monkeypatch.delenv("GANZOO_EXAMPLES_CYCLEGAN", raising=False)
-    emoji = [Path(example["image"]) for example in CycleGAN().examples()[3:]]
-    assert len(emoji) == 9 and len({path.parent.name for path in emoji}) == 9
-    assert all(path.is_relative_to(cyclegan.EMOJI_EXAMPLES) for path in emoji)
+    emoji = [Path(example["image"]) for example in grey().examples()[3:]]
+    assert len(emoji) == 9 and len({path.name.split("-1")[0].split("-0")[0] for path in emoji}) == 9
+    for path in emoji:
+        assert path.stat().st_size < 5000 and Image.open(path).size == (64, 64)
+    colour = CycleGAN(dataclasses.replace(CycleGAN.tiny_config(), channels=3)).examples()
+    assert [example["image"] for example in colour] == [str(p) for p in emoji] + [
+        example["image"] for example in grey().examples()[:3]]
 
 
 def test_a_click_on_an_example_fills_the_inputs_then_translates(app):
