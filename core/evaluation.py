@@ -75,6 +75,26 @@ class JudgeOutputs:
 
 
 @torch.no_grad()
+def in_judge_classes(judge: DigitJudge, names, labels: torch.Tensor | None) -> torch.Tensor | None:
+    """Labels that index ``names`` (a dataset's or a model's classes) as indices of the judge's
+    classes, matched by name; None where some name is not one of the judge's (a label accuracy
+    would mean nothing) or there are no labels."""
+    classes = list(judge_spec(judge.name).classes)
+    names = [str(name) for name in names or []]
+    if labels is None or not names or any(name not in classes for name in names):
+        return None
+    return torch.tensor([classes.index(name) for name in names])[labels]
+
+
+def class_names_of(model, data: ImageSet | None) -> list[str]:
+    """The names of the labels ``generate_for_evaluation`` gives: the input data's classes for
+    a translator, the model's own (a conditional GAN's) otherwise."""
+    if data is not None:
+        return data.class_names
+    names = getattr(model.variant, "class_names", None)
+    return names() if callable(names) else []
+
+
 def judge_images(judge: DigitJudge, batches) -> JudgeOutputs:
     features, probabilities = [], []
     for images in batches:
@@ -105,9 +125,10 @@ class Reference:
             "fd_real_floor": frechet_distance(features[0::2], features[1::2]),
             "classifier_is_real": inception_score(outputs.probabilities),
         }
-        if real.class_names != ["all"]:
+        labels = in_judge_classes(judge, real.class_names, real.labels)
+        if labels is not None:
             predicted = outputs.probabilities.argmax(1)
-            figures["label_accuracy_real"] = float((predicted == real.labels).float().mean())
+            figures["label_accuracy_real"] = float((predicted == labels).float().mean())
         return cls(judge, *feature_stats(features), figures)
 
     def save(self, path: Path, source: str) -> None:
@@ -163,7 +184,8 @@ def generate_for_evaluation(model, n: int, seed: int = 0, data: ImageSet | None 
 
 def evaluate_model(model, reference: Reference, n: int, seed: int = 0, data: ImageSet | None = None) -> dict:
     """The figures for one model; ``data`` feeds variants that translate images."""
-    return score_images(reference, *generate_for_evaluation(model, n, seed, data))
+    images, labels = generate_for_evaluation(model, n, seed, data)
+    return score_images(reference, images, in_judge_classes(reference.judge, class_names_of(model, data), labels))
 
 
 def score_images(reference: Reference, images: list[torch.Tensor], labels: torch.Tensor | None) -> dict:
@@ -222,6 +244,7 @@ def evaluate(model, real_source: str | None = None, n: int = 10_000, seed: int =
     if data_source is not None:
         data = load_images(data_source, config.image_size, config.channels)
     images, labels = generate_for_evaluation(model, n, seed, data, direction)
+    labels = in_judge_classes(judge, class_names_of(model, data), labels)
     figures = {"judge": judge.name, **score_images(reference, images, labels)}
     if data is not None and labels is not None:
         figures.update(label_kept(judge, as_float_images(data)[:len(labels)], images, labels))

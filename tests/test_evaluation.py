@@ -1,5 +1,6 @@
 """Quality figures: the maths, the shipped judge, and evaluation of each kind of variant."""
 
+import dataclasses
 import json
 import shutil
 
@@ -8,7 +9,7 @@ import torch
 from ganzoo import judge as judge_module
 from ganzoo.cli import main
 from ganzoo.data import load_images
-from ganzoo.evaluation import Reference, evaluate_model, frechet_distance, inception_score
+from ganzoo.evaluation import Reference, evaluate_model, frechet_distance, generate_for_evaluation, inception_score
 from ganzoo.judge import JudgeError, load_judge
 from ganzoo.registry import get_variant
 from ganzoo.testing import make_image_folder, trained_context
@@ -65,10 +66,17 @@ def test_noise_to_image_figures(reference):
 
 
 def test_conditional_gan_is_scored_on_the_labels_it_was_asked_for(reference, tmp_path):
+    """By class name: a model of the digits 3 and 7 asks for the judge's 3 and 7, not its 0 and 1;
+    classes the judge does not know get no label accuracy rather than a meaningless one."""
     ctx, _ = trained_context(get_variant("cgan"), tmp_path)
-    model = random_model(get_variant("cgan"), config=ctx.variant.config)
-    figures = evaluate_model(model, reference, n=40, seed=0)
-    assert 0 <= figures["label_accuracy"] <= 1
+    config = dataclasses.replace(ctx.variant.config, num_classes=2, class_names=["3", "7"])
+    model = random_model(get_variant("cgan"), config=config)
+    asked = torch.cat(generate_for_evaluation(model, 40, 0)[0])
+    read = reference.judge.head(reference.judge.features(asked)).argmax(1)
+    expected = float((read == torch.tensor([3, 7]).repeat(20)).float().mean())
+    assert evaluate_model(model, reference, n=40, seed=0)["label_accuracy"] == pytest.approx(expected)
+    shapes = random_model(get_variant("cgan"), config=dataclasses.replace(config, class_names=["cat", "dog"]))
+    assert "label_accuracy" not in evaluate_model(shapes, reference, n=40, seed=0)
 
 
 def test_cyclegan_is_scored_on_translated_labels(reference, tmp_path):
