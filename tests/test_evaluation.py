@@ -13,7 +13,7 @@ from ganzoo.evaluation import Reference, evaluate_model, frechet_distance, gener
 from ganzoo.judge import JudgeError, load_judge
 from ganzoo.registry import get_variant
 from ganzoo.testing import make_image_folder, trained_context
-from ganzoo.weights import random_model, save_weights
+from ganzoo.weights import random_model
 
 
 def test_frechet_distance_of_gaussians():
