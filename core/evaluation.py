@@ -95,6 +95,7 @@ def class_names_of(model, data: ImageSet | None) -> list[str]:
     return names() if callable(names) else []
 
 
+@torch.no_grad()
 def judge_images(judge: DigitJudge, batches) -> JudgeOutputs:
     features, probabilities = [], []
     for images in batches:

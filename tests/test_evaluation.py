@@ -140,3 +140,11 @@ def test_unusable_inception_weights_are_refused_before_any_work(tmp_path, capsys
     assert "does not hold torchvision's Inception v3 weights" in capsys.readouterr().err
     assert main(["eval", "dcgan", "-n", "6", "--inception-weights", str(tmp_path / "none.pth")]) == 2
     assert "no Inception weights at" in capsys.readouterr().err
+
+
+def test_judging_images_builds_no_autograd_graph(reference):
+    """Scores are read with float(): a graph would cost memory and warn on every figure."""
+    from ganzoo.evaluation import judge_images
+
+    outputs = judge_images(reference.judge, [torch.zeros(4, 1, 28, 28)])
+    assert not outputs.features.requires_grad and not outputs.probabilities.requires_grad
