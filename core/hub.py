@@ -169,7 +169,7 @@ def model_card(run: Path, info: dict, repo_id: str | None, samples: bool | None 
         *([] if repo_id or model_name else ["These weights ship with the plugin and are the variant's default: "
                                             "`ganzoo sample` and the app use them when given no others.", ""]),
         *([f"These weights ship with the plugin as its model {model_name!r}: the tab's model picker offers "
-           f"them, and `--weights {slug(model_name)}` names them."] if model_name and not repo_id else []),
+           f"them, and `--weights {slug(model_name)}` names them.", ""] if model_name and not repo_id else []),
         "```bash", sample_command(variant, repo_id, None if repo_id else model_name), "```", "",
         "## Training", "",
         f"- steps: {steps if steps is not None else 'unknown'}",
