@@ -47,7 +47,7 @@ class GAN(NoiseToImage):
                    "cross-entropy loss, Adam 2e-4 with beta1 0.5.")
     Config = GANConfig
     bundled = files(__package__) / "weights" / "gan"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "gan-emoji"}
 
     @classmethod
     def tiny_config(cls):

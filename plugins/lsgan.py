@@ -61,7 +61,7 @@ class LSGAN(NoiseToImage):
                    "gives the generator gradients where cross-entropy saturates. Adam 2e-4 with beta1 0.5.")
     Config = LSGANConfig
     bundled = files(__package__) / "weights" / "lsgan"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "lsgan-emoji"}
 
     @classmethod
     def tiny_config(cls):

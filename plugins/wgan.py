@@ -59,7 +59,7 @@ class WGAN(NoiseToImage):
                    "discriminator's.")
     Config = WGANConfig
     bundled = files(__package__) / "weights" / "wgan"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "wgan-emoji"}
 
     @classmethod
     def tiny_config(cls):

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from train_defaults import RECIPES, RUNS, stage_command, train_or_resume  # noqa: E402
 
 # recipe -> the step both runs are compared up to (the unaugmented run trains this far)
-ABLATIONS = {"dcgan-emoji": 5000, "wgan_gp-emoji": 1000}
+ABLATIONS = {"dcgan-emoji": 3000, "wgan_gp-emoji": 750}
 
 
 def without_diffaugment(name: str) -> list[str]:

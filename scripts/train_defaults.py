@@ -124,6 +124,23 @@ RECIPES = {
                          ("--image-size", "64", "--channels", "3", "--width", "32"),
                          ("--steps", "4500", *EMOJI_TRAINING, "--eval-every", "500", "--checkpoint-every", "250"),
                          evaluation=EMOJI_EVAL),
+    # The other tabs' emoji models, on what CPU time was left: short runs, so a faster average (0.995).
+    "lsgan-emoji": Recipe("lsgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                          ("--image-size", "64", "--channels", "3", "--width", "32"),
+                          ("--steps", "2000", *EMOJI_TRAINING, "--ema-decay", "0.995", "--eval-every", "250",
+                           "--checkpoint-every", "100"),
+                          evaluation=EMOJI_EVAL),
+    "wgan-emoji": Recipe("wgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                         ("--image-size", "64", "--channels", "3", "--width", "16"),
+                         ("--steps", "1500", *EMOJI_TRAINING, "--ema-decay", "0.995", "--eval-every", "250",
+                          "--checkpoint-every", "100"),
+                         evaluation=EMOJI_EVAL),
+    # 32 px: an MLP's last layer grows with the pixels (512 x 64 x 64 x 3 weights would be 12.6 MB in float16).
+    "gan-emoji": Recipe("gan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                        ("--image-size", "32", "--channels", "3", "--generator-widths", "128", "256", "512"),
+                        ("--steps", "6000", *EMOJI_TRAINING, "--ema-decay", "0.995", "--eval-every", "500",
+                         "--checkpoint-every", "250"),
+                        evaluation=EMOJI_EVAL),
     # Twemoji <-> Noto, unpaired: the generators never see which Noto image is a Twemoji's own. Trained in
     # chunks of 500 steps with a snapshot after each; the exported step is the one whose translations of
     # the test split come closest to the true images in both directions (paired L1 and PSNR, README): a
