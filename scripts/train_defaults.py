@@ -120,9 +120,11 @@ RECIPES = {
                             ("--image-size", "64", "--channels", "3", "--width", "16"),
                             ("--steps", "2000", *EMOJI_TRAINING, "--eval-every", "250", "--checkpoint-every", "100"),
                             evaluation=EMOJI_EVAL),
+    # History: trained to 4,500 steps (the judge's label accuracy 0.45 on 1,000 samples, rising by about
+    # 0.03 per 500 steps), then resumed with --steps 6500.
     "cgan-emoji": Recipe("cgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
                          ("--image-size", "64", "--channels", "3", "--width", "32"),
-                         ("--steps", "4500", *EMOJI_TRAINING, "--eval-every", "500", "--checkpoint-every", "250"),
+                         ("--steps", "6500", *EMOJI_TRAINING, "--eval-every", "500", "--checkpoint-every", "250"),
                          evaluation=EMOJI_EVAL),
     # The other tabs' emoji models, on what CPU time was left: short runs, so a faster average (0.995).
     "lsgan-emoji": Recipe("lsgan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
