@@ -93,9 +93,13 @@ def test_mnist_shows_each_grey_model_under_its_figures(client, variants):
 
 def test_emoji_shows_the_colour_models_and_says_what_was_not_measured(client):
     gallery, summary = client.predict("Emoji", 3, api_name="/compare")
-    assert len(gallery) == 1
-    assert gallery[0]["caption"].startswith("Zebra GAN: Colour zebras | not measured | steps unknown, batch - | ")
-    assert Image.open(gallery[0]["image"]).mode == "RGB"
+    captions = {item["caption"].split(" | ")[0]: item for item in gallery}
+    assert set(captions) == {"DCGAN: Emoji", "Zebra GAN: Colour zebras"}  # the bundled emoji DCGAN, measured
+    measured = json.loads((DCGAN.bundled_models()["Emoji"] / "eval.json").read_text())
+    assert f"FD {measured['fd']:.1f}, IS {measured['classifier_is']:.2f}" in captions["DCGAN: Emoji"]["caption"]
+    zebra = captions["Zebra GAN: Colour zebras"]
+    assert zebra["caption"].startswith("Zebra GAN: Colour zebras | not measured | steps unknown, batch - | ")
+    assert all(Image.open(item["image"]).mode == "RGB" for item in gallery)
     assert "| Zebra GAN: Colour zebras | - | - | unknown | - |" in summary
 
 
