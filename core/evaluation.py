@@ -310,6 +310,10 @@ class TrainingEvaluator:
         self.data = datasets["data"] if role != "data" else None  # translators' input domain
         self.n = n
         self.metric, self.mode = variant.selection_metric
+        names = self.data.class_names if self.data is not None else getattr(variant, "class_names", list)()
+        if self.metric.startswith("label") and in_judge_classes(judge, names, torch.zeros(1, dtype=torch.long)) is None:
+            # classes the judge cannot read (not digits, not emoji categories): no label figures to choose by
+            self.metric, self.mode = "fd", "min"
 
     def __call__(self, ctx) -> dict:
         from .variant import Model

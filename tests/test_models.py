@@ -33,12 +33,12 @@ def tiny_run(tmp_path, monkeypatch):
 
 
 def test_a_variant_lists_its_shipped_models_then_those_added(tiny_run):
-    assert list(models.models_of(DCGAN)) == ["MNIST digits", "tiny run"]
+    assert list(models.models_of(DCGAN)) == ["MNIST digits", "Emoji", "tiny run"]
     assert models.find_model(DCGAN, "mnist-digits").name == "MNIST digits"
     assert models.find_model(DCGAN, "Tiny Run").name == "tiny run"  # by slug
-    assert models.find_model(DCGAN, "emoji") is None
+    assert models.find_model(DCGAN, "emoji").name == "Emoji" and models.find_model(DCGAN, "zebras") is None
     again = models.add_model(DCGAN, "tiny run", tiny_run.folder)  # the same folder: the same model
-    assert again == tiny_run and list(models.models_of(DCGAN)) == ["MNIST digits", "tiny run"]
+    assert again == tiny_run and list(models.models_of(DCGAN)) == ["MNIST digits", "Emoji", "tiny run"]
 
 
 def test_a_third_party_that_declares_only_bundled_offers_it_as_bundled(tmp_path):
@@ -63,7 +63,7 @@ def test_the_tab_has_a_picker_of_the_models(tiny_run):
     demo = build_app({"dcgan": registry()["dcgan"]})
     pickers = [block for block in demo.blocks.values() if isinstance(block, gr.Dropdown) and block.label == "Model"]
     assert len(pickers) == 1
-    assert [value for _, value in pickers[0].choices] == ["MNIST digits", "tiny run"]
+    assert [value for _, value in pickers[0].choices] == ["MNIST digits", "Emoji", "tiny run"]
     assert pickers[0].value == "MNIST digits"
 
 
@@ -71,7 +71,7 @@ def test_a_default_entry_heads_the_picker_where_an_explicit_choice_answers_first
     monkeypatch.setenv("GANZOO_WEIGHTS_DCGAN", str(tiny_run.folder))
     labels = [label for label, _ in ui.model_choices(DCGAN)]
     assert labels[0].startswith("default: ") and str(tiny_run.folder) in labels[0]
-    assert labels[1:] == ["MNIST digits", "tiny run"]
+    assert labels[1:] == ["MNIST digits", "Emoji", "tiny run"]
 
 
 @pytest.fixture
@@ -96,8 +96,8 @@ def test_choosing_a_model_changes_the_weights_line_and_the_images(client, tiny_r
 def test_an_unknown_model_through_the_api_is_refused_with_the_models_listed(client):
     from gradio_client.exceptions import AppError
 
-    with pytest.raises(AppError, match=r"dcgan has no model 'emoji'; choose one of 'MNIST digits', 'tiny run'"):
-        client.predict(1, 4, "emoji", api_name="/dcgan")
+    with pytest.raises(AppError, match=r"dcgan has no model 'zebras'; choose one of 'MNIST digits', 'Emoji', 'tiny run'"):
+        client.predict(1, 4, "zebras", api_name="/dcgan")
 
 
 def test_a_model_trained_again_is_loaded_again(tiny_run, tmp_path, monkeypatch):
@@ -133,9 +133,9 @@ def test_weights_takes_a_model_name_or_its_slug(tmp_path, capsys, monkeypatch):
 
 def test_an_unknown_name_lists_the_models(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert main(["sample", "dcgan", "--weights", "emoji", "-o", str(tmp_path / "x.png")]) == 2
+    assert main(["sample", "dcgan", "--weights", "zebras", "-o", str(tmp_path / "x.png")]) == 2
     error = capsys.readouterr().err
-    assert "'emoji' is neither an existing folder, nor a model of dcgan (\"MNIST digits\"" in error
+    assert "'zebras' is neither an existing folder, nor a model of dcgan (\"MNIST digits\", \"Emoji\"" in error
     assert not (tmp_path / "x.png").exists()
 
 
