@@ -95,6 +95,24 @@ class TrainSettings:
         return 1 if device.type == "cpu" else 50
     diffaugment: str = ""  # DiffAugment policy for the discriminators' inputs ("color,translation,cutout"); "": off
 
+    def __post_init__(self):
+        # Checked here, where the CLI's flags and the Train tab's fields meet: a zero interval
+        # would divide by zero mid-run, a batch of 0 fail deep in a network.
+        at_least = {"batch_size": 1, "checkpoint_every": 1, "eval_samples": 1, "sample_every": 0, "eval_every": 0,
+                    "diversity_every": 0}
+        if self.steps is not None:
+            at_least["steps"] = 1
+        if self.log_every is not None:
+            at_least["log_every"] = 1
+        for name, low in at_least.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < low:
+                flag = "--" + name.replace("_", "-")
+                raise UserError(f"{flag} must be a whole number of at least {low}"
+                                f"{' (0: off)' if low == 0 else ''}, not {value!r}")
+        if self.epochs is not None and not self.epochs > 0:
+            raise UserError(f"--epochs must be more than 0 (1.5: one and a half passes over the data), not {self.epochs}")
+
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:
             return 1000
@@ -527,7 +545,7 @@ def _train(world, variant, sources, out, settings, resume, show_progress, init_f
                 if on_step is not None:
                     for record in records:
                         on_step(record["step"], record)
-            if main and (ctx.step % settings.sample_every == 0 or ctx.step == total):
+            if main and ((settings.sample_every and ctx.step % settings.sample_every == 0) or ctx.step == total):
                 write_samples(out, variant, ctx, preview_batches)
             if checkpointing or interrupted:
                 save_checkpoint(out, ctx)

@@ -164,6 +164,28 @@ def test_bad_inputs_get_clear_messages(tmp_path, capsys):
     assert "not a ganzoo weights folder" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("flag, value, message", [
+    ("--steps", -3, "--steps must be a whole number of at least 1"),
+    ("--batch-size", 0, "--batch-size must be a whole number of at least 1"),
+    ("--checkpoint-every", 0, "--checkpoint-every must be a whole number of at least 1"),
+    ("--eval-samples", 0, "--eval-samples must be a whole number of at least 1"),
+    ("--eval-every", -1, "--eval-every must be a whole number of at least 0 (0: off)"),
+    ("--epochs", -1, "--epochs must be more than 0"),
+])
+def test_out_of_range_training_settings_are_refused_before_any_work(flag, value, message, data, tmp_path, capsys):
+    out = tmp_path / "run"
+    assert run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 2, "--quiet", *TINY, flag, value) == 2
+    assert message in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_sample_every_0_writes_only_the_last_grid(data, tmp_path):
+    out = tmp_path / "run"
+    assert run_cli("train", "dcgan", "--data", data, "--out", out, "--steps", 3, "--batch-size", 4,
+                   "--sample-every", 0, "--quiet", *TINY) == 0
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_0000003.png"]
+
+
 def test_tuple_fields_take_their_values(data, tmp_path):
     out = tmp_path / "run"
     assert run_cli("train", "gan", "--data", data, "--out", out, "--steps", 1, "--batch-size", 4, "--quiet",
