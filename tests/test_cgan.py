@@ -127,3 +127,20 @@ def test_the_grid_of_all_classes_names_each_row_and_the_images_stay_unlabelled(t
         files = sorted((tmp_path / "out" / name).glob("*.png"))
         assert [np.asarray(Image.open(f)).tolist() for f in files] == \
             [np.asarray(im).tolist() for im in result.images[row * 4:row * 4 + 4]]
+
+
+def test_projection_discriminator_trains_and_its_score_depends_on_the_label(tmp_path):
+    variant = CGAN(CGANConfig(**{**vars(CGAN.tiny_config()), "conditioning": "projection"}))
+    data = testing.make_image_folder(tmp_path / "data", 16, 1, classes=("apple", "pear"), per_class=2)
+    ctx, _ = setup_training(variant, {"data": str(data)}, testing.tiny_settings())
+    losses = variant.train_step(ctx)
+    assert all(torch.isfinite(value) for value in losses.values())
+    D = ctx.nets["discriminator"].eval()
+    image = torch.rand(1, 1, 16, 16) * 2 - 1
+    with torch.no_grad():
+        assert D(image, torch.tensor([0])) != D(image, torch.tensor([1]))
+
+
+def test_unknown_conditioning_is_refused_with_the_choices():
+    with pytest.raises(UserError, match="concat, projection"):
+        CGANConfig(conditioning="bilinear")
