@@ -130,6 +130,10 @@ class Reference:
         if labels is not None:
             predicted = outputs.probabilities.argmax(1)
             figures["label_accuracy_real"] = float((predicted == labels).float().mean())
+            by_class = accuracy_by_class(judge, predicted, labels)
+            figures["label_accuracy_real_by_class"] = by_class
+            # the classes weighted alike, as a conditional GAN is asked for them: its like-for-like figure
+            figures["label_accuracy_real_balanced"] = sum(by_class.values()) / len(by_class)
         return cls(judge, *feature_stats(features), figures)
 
     def save(self, path: Path, source: str) -> None:
@@ -198,8 +202,17 @@ def score_images(reference: Reference, images: list[torch.Tensor], labels: torch
         "classifier_is": inception_score(outputs.probabilities),
     }
     if labels is not None:
-        figures["label_accuracy"] = float((outputs.probabilities.argmax(1) == labels).float().mean())
+        predicted = outputs.probabilities.argmax(1)
+        figures["label_accuracy"] = float((predicted == labels).float().mean())
+        figures["label_accuracy_by_class"] = accuracy_by_class(reference.judge, predicted, labels)
     return {**figures, **reference.figures}
+
+
+def accuracy_by_class(judge: DigitJudge, predicted: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
+    """The judge's agreement with each label that occurs, by the judge's class name: where a
+    conditional GAN's or a dataset's accuracy comes from."""
+    names = judge_spec(judge.name).classes
+    return {names[c]: float((predicted[labels == c] == c).float().mean()) for c in sorted(set(labels.tolist()))}
 
 
 def label_kept(judge: DigitJudge, inputs: torch.Tensor, translated: list[torch.Tensor], labels: torch.Tensor) -> dict:
@@ -282,6 +295,11 @@ def format_report(name: str, figures: dict) -> str:
     for key, ref, label, ref_label in pairs:
         if key in figures:
             rows.append((label, f"{figures[key]:.3f}  ({ref_label}: {figures.get(ref, float('nan')):.3f})"))
+    generated, real = figures.get("label_accuracy_by_class", {}), figures.get("label_accuracy_real_by_class", {})
+    if "label_accuracy_real_balanced" in figures and generated:
+        rows.append(("label accuracy, real data, classes alike", f"{figures['label_accuracy_real_balanced']:.3f}"))
+    for name, value in generated.items():
+        rows.append((f"  {name}", f"{value:.3f}" + (f"  (real data: {real[name]:.3f})" if name in real else "")))
     if "inception_fd" not in figures:
         rows.append(("Inception FID", "not measured (no Inception weights: see --inception-weights)"))
     if "memorisation_ratio" in figures:

@@ -74,7 +74,16 @@ def test_conditional_gan_is_scored_on_the_labels_it_was_asked_for(reference, tmp
     asked = torch.cat(generate_for_evaluation(model, 40, 0)[0])
     read = reference.judge.head(reference.judge.features(asked)).argmax(1)
     expected = float((read == torch.tensor([3, 7]).repeat(20)).float().mean())
-    assert evaluate_model(model, reference, n=40, seed=0)["label_accuracy"] == pytest.approx(expected)
+    figures = evaluate_model(model, reference, n=40, seed=0)
+    assert figures["label_accuracy"] == pytest.approx(expected)
+    # by class, under the judge's names: each class's share of the 20 asked for, averaging to the whole
+    by_class = figures["label_accuracy_by_class"]
+    assert list(by_class) == ["3", "7"]
+    assert by_class["3"] == pytest.approx(float((read[0::2] == 3).float().mean()))
+    assert sum(by_class.values()) / 2 == pytest.approx(expected)
+    real = figures["label_accuracy_real_by_class"]
+    assert list(real) == [str(i) for i in range(10)]
+    assert figures["label_accuracy_real_balanced"] == pytest.approx(sum(real.values()) / 10)
     shapes = random_model(get_variant("cgan"), config=dataclasses.replace(config, class_names=["cat", "dog"]))
     assert "label_accuracy" not in evaluate_model(shapes, reference, n=40, seed=0)
 
