@@ -193,11 +193,13 @@ class MLPGenerator(nn.Module):
     The common MLP form of Goodfellow et al.'s GAN: linear layers of ``widths``, each followed
     by batch norm (except the first: normalising the first layer's output of raw noise only
     slows the start) and LeakyReLU(0.2), then a linear layer to the pixels and tanh.
+    ``noise_clusters`` as DCGANGenerator's.
     """
 
     def __init__(self, latent_dim: int, image_size: int, channels: int, widths=(128, 256, 512, 1024),
-                 first_batch_norm: bool = False):
+                 first_batch_norm: bool = False, noise_clusters: int = 0):
         super().__init__()
+        self.noise = NoiseMixture(latent_dim, noise_clusters) if noise_clusters else None
         layers: list[nn.Module] = []
         w_in = latent_dim
         for i, w_out in enumerate(widths):
@@ -212,7 +214,10 @@ class MLPGenerator(nn.Module):
         self.latent_dim = latent_dim
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
-        return self.net(z.view(z.size(0), -1)).view(z.size(0), *self.shape)
+        z = z.view(z.size(0), -1)
+        if self.noise is not None:
+            z = self.noise(z)
+        return self.net(z).view(z.size(0), *self.shape)
 
 
 class MLPDiscriminator(nn.Module):

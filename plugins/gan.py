@@ -32,8 +32,12 @@ class GANConfig:
     latent_dim: int = 100
     generator_widths: tuple[int, ...] = (128, 256, 512, 1024)
     discriminator_widths: tuple[int, ...] = (512, 256)
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (ganzoo.networks.NoiseMixture)
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    # DCGAN's second stage, so the two compare on the same recipe (scripts/train_defaults.py)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant, as the paper
 
 
 class GAN(NoiseToImage):
@@ -52,11 +56,12 @@ class GAN(NoiseToImage):
     @classmethod
     def tiny_config(cls):
         return GANConfig(image_size=8, channels=1, latent_dim=8, generator_widths=(8, 16),
-                         discriminator_widths=(16,))
+                         discriminator_widths=(16,), noise_clusters=3)
 
     def build_networks(self):
         c = self.config
-        return {"generator": MLPGenerator(c.latent_dim, c.image_size, c.channels, c.generator_widths),
+        return {"generator": MLPGenerator(c.latent_dim, c.image_size, c.channels, c.generator_widths,
+                                          noise_clusters=c.noise_clusters),
                 "discriminator": MLPDiscriminator(c.image_size, c.channels, c.discriminator_widths)}
 
     def build_optimizers(self, nets):

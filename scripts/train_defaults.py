@@ -91,7 +91,10 @@ RECIPES = {
     "cgan": Recipe("cgan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "5000")),
     "lsgan": Recipe("lsgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "2000")),
     "wgan": Recipe("wgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "1500")),
-    "gan": Recipe("gan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "3000")),
+    # The MLP GAN: 25,000 steps, then DCGAN's second stage.
+    "gan": Recipe("gan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "25000", "--ema-decay", "0.999"),
+                  later_stages=((("--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"),
+                                 ("--steps", "5000", "--ema-decay", "0.999")),)),
     # BEGAN: the paper's batch of 16 and gamma 0.75. Alone it collapses onto 1s on MNIST (README); EBGAN's
     # pulling-away term keeps a batch varied, squared error (the paper's eta 2) lets the auto-encoder learn
     # in hundreds of steps rather than thousands, and a faster k_t gain follows the smaller loss scale.
@@ -305,9 +308,14 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
              f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
              "", f"## Quality, measured offline with the project's {figures.get('judge', 'digits')} judge", "",
              "| figure | value |", "| --- | --- |"]
-    lines += [f"| {k} | {v:.4f} |" if isinstance(v, float) else f"| {k} | {v} |"
-              for k, v in figures.items() if k not in ("variant", "weights")]
+    lines += [f"| {k} | {_figure(v)} |" for k, v in figures.items() if k not in ("variant", "weights")]
     (target / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def _figure(value) -> str:
+    if isinstance(value, dict):  # by class
+        return ", ".join(f"{k} {_figure(v)}" for k, v in value.items())
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
 
 
 def main() -> None:
