@@ -101,15 +101,15 @@ class TrainSettings:
         at_least = {"batch_size": 1, "checkpoint_every": 1, "eval_samples": 1, "sample_every": 0, "eval_every": 0,
                     "diversity_every": 0}
         if self.steps is not None:
-            at_least["steps"] = 1
+            at_least["steps"] = 0  # 0: write the start as a checkpoint (of --init-from, say), train nothing
         if self.log_every is not None:
             at_least["log_every"] = 1
         for name, low in at_least.items():
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 flag = "--" + name.replace("_", "-")
-                raise UserError(f"{flag} must be a whole number of at least {low}"
-                                f"{' (0: off)' if low == 0 else ''}, not {value!r}")
+                hint = {"steps": " (0: only write the starting checkpoint)"}.get(name, " (0: off)" if low == 0 else "")
+                raise UserError(f"{flag} must be a whole number of at least {low}{hint}, not {value!r}")
         if self.epochs is not None and not self.epochs > 0:
             raise UserError(f"--epochs must be more than 0 (1.5: one and a half passes over the data), not {self.epochs}")
 

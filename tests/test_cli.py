@@ -165,7 +165,7 @@ def test_bad_inputs_get_clear_messages(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag, value, message", [
-    ("--steps", -3, "--steps must be a whole number of at least 1"),
+    ("--steps", -3, "--steps must be a whole number of at least 0"),
     ("--batch-size", 0, "--batch-size must be a whole number of at least 1"),
     ("--checkpoint-every", 0, "--checkpoint-every must be a whole number of at least 1"),
     ("--eval-samples", 0, "--eval-samples must be a whole number of at least 1"),
