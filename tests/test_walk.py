@@ -1,6 +1,8 @@
 """Noise-to-image extras: the walk between two seeds (spherical interpolation, as an animation)
 and truncation, in the Python API, the CLI and the app."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -61,7 +63,7 @@ def test_truncate_scales_toward_zero_from_start_and_psi_1_is_the_identity():
 def test_truncation_keeps_a_noise_mixtures_cluster_coordinate(model):
     z = noise(4, model.config.latent_dim, seed=3)
     assert torch.equal(model.variant.truncate(model, z, 0.5)[:, 0], z[:, 0])
-    plain = random_model(GAN, "cpu", GAN.tiny_config())
+    plain = random_model(GAN, "cpu", dataclasses.replace(GAN.tiny_config(), noise_clusters=0))
     assert torch.allclose(plain.variant.truncate(plain, z[:, :plain.config.latent_dim], 0.5),
                           z[:, :plain.config.latent_dim] * 0.5)
 
