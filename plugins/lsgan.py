@@ -38,11 +38,15 @@ class LSGANConfig:
     latent_dim: int = 100
     width: int = 64
     extra_layers: int = 0  # stride-1 3x3 convolutions at the second-largest scale of each network
+    noise_clusters: int = 0  # > 0: noise from a fixed mixture of that many Gaussians (ganzoo.networks.NoiseMixture)
     a: float = -1.0  # the score D should give generated images
     b: float = 1.0  # the score D should give real images
     c: float = 0.0  # the score G wants D to give its images
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    # DCGAN's second stage, so the two compare on the same recipe (scripts/train_defaults.py)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant, as the paper
 
     @classmethod
     def zero_one(cls, **fields) -> "LSGANConfig":
@@ -65,7 +69,7 @@ class LSGAN(NoiseToImage):
 
     @classmethod
     def tiny_config(cls):
-        return LSGANConfig(image_size=16, channels=1, latent_dim=8, width=4)
+        return LSGANConfig(image_size=16, channels=1, latent_dim=8, width=4, extra_layers=1, noise_clusters=3)
 
     def build_networks(self):
         return dcgan_pair(self.config, norm="batch")
