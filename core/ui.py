@@ -306,9 +306,29 @@ def build_tab(variant_class, plugin: str = ""):
         walk_button.click(make_walk_action(variant_class, walk_specs, folder, plugin),
                           inputs=arguments(walk_specs, walk_components), outputs=[walk_output, source],
                           api_name=f"{variant_class.name}_walk", concurrency_limit=LIGHT_CONCURRENCY)
-    picker.change(lambda chosen: weights_line(variant_class=variant_class, chosen=chosen or DEFAULT_MODEL),
-                  inputs=picker, outputs=source, api_visibility="private", queue=False)
+    choice_specs = [spec for spec in specs if isinstance(spec, Choice)]
+
+    def on_pick(chosen):
+        chosen = chosen or DEFAULT_MODEL
+        return [weights_line(variant_class=variant_class, chosen=chosen), *choice_updates(variant_class, choice_specs,
+                                                                                           chosen)]
+
+    picker.change(on_pick, inputs=picker, outputs=[source, *(components[spec.name] for spec in choice_specs)],
+                  api_visibility="private", queue=False)
     return picker
+
+
+def choice_updates(variant_class, choice_specs: list[Choice], chosen: str) -> list:
+    """The choices of the model picked, for each Choice input: a conditional GAN's classes are
+    the model's own (digits, or emoji categories), read from its config.json without loading
+    its weights. Inputs the model does not change stay as they are."""
+    try:
+        config = config_without_network(variant_class, None if chosen == DEFAULT_MODEL else chosen)
+        fresh = {spec.name: spec for spec in variant_class(config).inputs() if isinstance(spec, Choice)}
+    except Exception:  # a plugin's inputs() that fails: its action reports that, on Generate
+        fresh = {}
+    return [gr.update(choices=list(fresh[spec.name].choices), value=fresh[spec.name].default)
+            if spec.name in fresh else gr.update() for spec in choice_specs]
 
 
 def header_markdown(count: int) -> str:

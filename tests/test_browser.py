@@ -178,3 +178,30 @@ def test_train_watch_stop_resume_and_use_from_the_browser(app, page, tmp_path):
     expect(page.locator("#result-dcgan img")).to_be_visible(timeout=WAIT)
     shots("generated-with-the-run")
     print("screenshots:", *shots.taken, sep="\n  ")
+
+
+@pytest.fixture
+def cgan_app(monkeypatch):
+    monkeypatch.delenv("GANZOO_WEIGHTS_CGAN", raising=False)
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
+    with served(build_app({"cgan": registry()["cgan"]})) as url:
+        yield url
+
+
+def test_the_emoji_model_draws_a_flag_from_the_browser(cgan_app, page, tmp_path):
+    """Picking the conditional GAN's Emoji model puts the emoji categories in the class picker."""
+    expect = playwright.expect
+    shots = Shots(page, Path(os.environ.get("GANZOO_SCREENSHOTS") or tmp_path / "screenshots"))
+    page.goto(cgan_app, wait_until="domcontentloaded")
+    page.locator("#model-cgan input").first.click()
+    page.get_by_role("option", name="Emoji").click()
+    expect(page.locator("#weights-cgan")).to_contain_text('model "Emoji"', timeout=WAIT)
+    page.get_by_role("combobox", name="Class").click()
+    flags = page.get_by_role("option", name="flags")
+    expect(flags).to_be_visible(timeout=WAIT)
+    expect(page.get_by_role("option", name="7", exact=True)).to_have_count(0)
+    flags.click()
+    page.locator("#generate-cgan").click()
+    expect(page.locator("#result-cgan img")).to_be_visible(timeout=WAIT)
+    expect(page.locator("#weights-cgan")).to_contain_text("Emoji", timeout=WAIT)
+    shots("a-flag")

@@ -159,3 +159,14 @@ def test_list_shows_each_variants_models(capsys):
     assert '"MNIST digits"' in dcgan
     cyclegan = next(line for line in lines if line.startswith("cyclegan "))
     assert '"UCI digits to MNIST"' in cyclegan
+
+
+def test_picking_a_model_offers_its_own_classes():
+    """The conditional GAN's class picker follows the model: digits, then the emoji categories."""
+    from ganzoo.plugins.cgan import CGAN
+
+    label = next(spec for spec in CGAN(CGAN.tiny_config()).inputs() if spec.name == "label")
+    emoji, digits = (ui.choice_updates(CGAN, [label], chosen)[0] for chosen in ("Emoji", "MNIST digits"))
+    assert "flags" in emoji["choices"] and "3" not in emoji["choices"] and emoji["value"] == "all"
+    assert "3" in digits["choices"] and "flags" not in digits["choices"]
+    assert ui.choice_updates(CGAN, [label], ui.DEFAULT_MODEL)[0]["choices"] == digits["choices"]
