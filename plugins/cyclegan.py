@@ -50,7 +50,6 @@ from torch import nn
 
 DIRECTIONS = {"both": ("a2b", "b2a"), "a2b": ("a2b",)}  # config.directions -> the directions it offers
 GENERATOR = {"a2b": "generator_ab", "b2a": "generator_ba"}
-DIRECTION_LABEL = {"a2b": "A to B", "b2a": "B to A"}
 MIN_SIDE = 8  # two halvings leave 2 x 2, the least a reflection pad of 1 accepts
 # The tab's examples, which ship with the plugin (scripts/make_examples.py): three UCI digits (the
 # digit model's domain A) and nine Twemoji of the emoji test split, one per category (the emoji
@@ -78,6 +77,7 @@ class CycleGANConfig:
                                                         "many steps; 0: no decay"})
     max_side: int = 512  # inference: longer input images are scaled down to this
     directions: str = "both"  # "both", or "a2b" for an imported one-generator checkpoint
+    domain_names: tuple[str, str] = ("A", "B")  # what the two domains are, as the tab names its directions
 
     def __post_init__(self):
         if self.directions not in DIRECTIONS:
@@ -286,8 +286,10 @@ class CycleGAN(Variant):
     # ---- inference -------------------------------------------------------------------------
     def inputs(self):
         directions = DIRECTIONS[self.config.directions]
-        offered = "; ".join(f"{d}: {DIRECTION_LABEL[d]}" for d in directions)
-        only = "" if len(directions) == 2 else (" This model translates only A to B: it was imported from a "
+        a, b = self.config.domain_names
+        label = {"a2b": f"{a} to {b}", "b2a": f"{b} to {a}"}
+        offered = "; ".join(f"{d}: {label[d]}" for d in directions)
+        only = "" if len(directions) == 2 else (f" This model translates only {a} to {b}: it was imported from a "
                                                 "checkpoint with one generator. For B to A, import the "
                                                 "reverse checkpoint as another model.")
         return [

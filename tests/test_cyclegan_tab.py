@@ -94,3 +94,12 @@ def test_a_click_on_an_example_fills_the_inputs_then_translates(app):
     runs = [fn for fn in demo.fns.values() if fn.trigger_after == loads[0]._id]
     assert len(runs) == 1 and [block.label for block in runs[0].outputs][:1] == ["Result"]
     assert runs[0].fn.__name__ == "cyclegan"  # the tab's own action
+
+
+def test_the_directions_are_named_after_the_models_domains():
+    from ganzoo.weights import load_folder
+
+    emoji = next(s for s in load_folder(CycleGAN.models["Emoji"]).variant.inputs() if s.name == "direction")
+    assert "a2b: Twemoji to Noto; b2a: Noto to Twemoji" in emoji.help
+    plain = next(s for s in CycleGAN(CycleGAN.tiny_config()).inputs() if s.name == "direction")
+    assert "a2b: A to B" in plain.help
