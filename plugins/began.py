@@ -155,7 +155,7 @@ class BEGAN(NoiseToImage):
                    "which keeps a batch varied: without it the generator collapses onto 1s on MNIST.")
     Config = BEGANConfig
     bundled = files(__package__) / "weights" / "began"
-    models = {"MNIST digits": bundled}
+    models = {"MNIST digits": bundled, "Emoji": files(__package__) / "weights" / "began-emoji"}
     # No DiffAugment: the discriminator is an auto-encoder whose reconstruction is compared with its own input.
     augmented_networks = ()
 

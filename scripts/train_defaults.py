@@ -93,7 +93,7 @@ RECIPES = {
     # same networks (an extra layer) and the same second stage, in fewer steps (11,000 against 25,000).
     "lsgan": Recipe("lsgan", MNIST_DIGITS, ("--data", MNIST), ("--extra-layers", "1"), ("--steps", "8000"),
                     later_stages=((("--noise-clusters", "20", "--decay-start-step", "1000", "--decay-steps", "2000"),
-                                   ("--steps", "3000")),)),
+                                   ("--steps", "3000", "--ema-decay", "0.999")),)),
     "wgan": Recipe("wgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "8000", "--ema-decay", "0.999")),
     # The MLP GAN: 25,000 steps, then DCGAN's second stage.
     "gan": Recipe("gan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "25000", "--ema-decay", "0.999"),
@@ -111,7 +111,8 @@ RECIPES = {
     # patches: stroke style, not whole digits, so the generators restyle rather than redraw.
     "cyclegan": Recipe("cyclegan", "UCI digits to MNIST", ("--data", UCI, "--data-b", MNIST),
                        ("--image-size", "28", "--channels", "1", "--width", "32", "--n-blocks", "3",
-                        "--disc-layers", "1", "--decay-start-step", "1000", "--decay-steps", "1000"),
+                        "--disc-layers", "1", "--decay-start-step", "1000", "--decay-steps", "1000",
+                        "--domain-names", "UCI digits", "MNIST"),
                        ("--steps", "2000", "--batch-size", "8", "--eval-every", "250"),
                        evaluation=("--data", UCI)),
     # ---- Emoji: 64x64 colour, trained on the 1,519 Twemoji of the train split ----------------------------
@@ -150,13 +151,23 @@ RECIPES = {
                         ("--steps", "6000", *EMOJI_TRAINING, "--ema-decay", "0.995", "--eval-every", "500",
                          "--checkpoint-every", "250"),
                         evaluation=EMOJI_EVAL),
+    # BEGAN: MNIST's recipe (squared error, the pulling-away term, gamma 0.75) at 32 px, where its two 3x3
+    # convolutions per scale cost a quarter of 64 px's; no DiffAugment (the auto-encoder reconstructs its input).
+    # History: started with --steps 6000 and stopped at 3,087, the judge's FD flat (30.4-30.7) since step 2,000.
+    "began-emoji": Recipe("began", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train"),
+                          ("--image-size", "32", "--channels", "3", "--width", "32", "--gamma", "0.75", "--norm", "2",
+                           "--lambda-k", "0.01", "--pull-away", "0.1", "--lr", "2e-4"),
+                          ("--steps", "3087", "--batch-size", "16", "--ema-decay", "0.999", "--eval-samples", "1000",
+                           "--eval-every", "500", "--checkpoint-every", "250"),
+                          evaluation=EMOJI_EVAL),
     # Twemoji <-> Noto, unpaired: the generators never see which Noto image is a Twemoji's own. Trained in
     # chunks of 500 steps with a snapshot after each; the exported step is the one whose translations of
     # the test split come closest to the true images in both directions (paired L1 and PSNR, README): a
     # near-identity mapping keeps every category, so the category kept cannot choose alone.
     "cyclegan-emoji": Recipe("cyclegan", EMOJI_MODEL, ("--data", f"{TWEMOJI}/train", "--data-b", f"{NOTO}/train"),
                              ("--image-size", "64", "--channels", "3", "--width", "32", "--n-blocks", "3",
-                              "--disc-layers", "2", "--decay-start-step", "2000", "--decay-steps", "2000"),
+                              "--disc-layers", "2", "--decay-start-step", "2000", "--decay-steps", "2000",
+                              "--domain-names", "Twemoji", "Noto"),
                              ("--steps", "4000", "--batch-size", "4", "--eval-every", "500", "--eval-samples", "387",
                               "--checkpoint-every", "100"),
                              evaluation=("--data", f"{TWEMOJI}/test", "--paired-truth", f"{NOTO}/test",

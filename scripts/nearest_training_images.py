@@ -1,0 +1,49 @@
+"""Why a memorisation ratio is low: copies, or pale images? For each bundled model named,
+the nearest training image of each of N samples (in ``ganzoo eval``'s features: pixels
+averaged to 16x16): how many distinct training images are nearest, the share of the five most
+often nearest, and how far the samples and the training images lie from a blank white image.
+A copier's samples each have their own nearest image; pale blurs crowd around the few
+palest training images.
+
+    python scripts/nearest_training_images.py began-emoji gan-emoji dcgan-emoji
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+from pathlib import Path
+
+import torch
+
+from ganzoo.data import load_images
+from ganzoo.evaluation import as_float_images, generate_for_evaluation
+from ganzoo.memorisation import pixel_features
+from ganzoo.weights import load_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+TRAIN = ROOT.parent / "shared" / "data" / "emoji" / "twemoji" / "train"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("models", nargs="+", metavar="MODEL", help="folders of plugins/weights (began-emoji ...)")
+    parser.add_argument("--train-data", default=str(TRAIN))
+    parser.add_argument("-n", "--samples", type=int, default=1000)
+    args = parser.parse_args()
+    print("| model | distinct nearest training images | share of the 5 most often nearest | "
+          "median distance to white: samples | training images |")
+    print("| --- | --- | --- | --- | --- |")
+    for name in args.models:
+        model = load_folder(ROOT / "plugins" / "weights" / name)
+        config = model.variant.config
+        train = pixel_features(as_float_images(load_images(args.train_data, config.image_size, config.channels)))
+        samples = pixel_features(torch.cat(generate_for_evaluation(model, args.samples, 0)[0]))
+        nearest = collections.Counter(torch.cdist(samples, train).argmin(1).tolist())
+        top_five = sum(count for _, count in nearest.most_common(5)) / args.samples
+        print(f"| `{name}` | {len(nearest)} of {args.samples} | {top_five:.1%} | "
+              f"{(samples - 1).norm(dim=1).median():.1f} | {(train - 1).norm(dim=1).median():.1f} |")
+
+
+if __name__ == "__main__":
+    main()
