@@ -210,7 +210,8 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
                        help="default: the variant's (64 for most); under torchrun the batch of all processes together")
     train.add_argument("--seed", type=int, default=None, help="default 0")
     train.add_argument("--device", default=None, help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:1 ...")
-    train.add_argument("--sample-every", type=int, default=None, help="write a sample grid every N steps (500; 0: only at the end)")
+    train.add_argument("--sample-every", type=int, default=None,
+                       help="write a sample grid every N steps (500; 0: only at the end)")
     train.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (500)")
     train.add_argument("--eval-every", type=int, default=None,
                        help="score with the judge (digits for grey images, emoji for colour) every N steps and "

@@ -111,7 +111,8 @@ class TrainSettings:
                 hint = {"steps": " (0: only write the starting checkpoint)"}.get(name, " (0: off)" if low == 0 else "")
                 raise UserError(f"{flag} must be a whole number of at least {low}{hint}, not {value!r}")
         if self.epochs is not None and not self.epochs > 0:
-            raise UserError(f"--epochs must be more than 0 (1.5: one and a half passes over the data), not {self.epochs}")
+            raise UserError(f"--epochs must be more than 0 (1.5: one and a half passes over the data), "
+                            f"not {self.epochs}")
 
     def total_steps(self, images_per_epoch: int) -> int:
         if self.steps is None and self.epochs is None:

@@ -328,7 +328,8 @@ def choice_updates(variant_class, choice_specs: list[Choice], chosen: str) -> li
     except Exception:  # a plugin's inputs() that fails: its action reports that, on Generate
         fresh = {}
     return [gr.update(choices=list(fresh[spec.name].choices), value=fresh[spec.name].default,
-                      info=fresh[spec.name].help or None) if spec.name in fresh else gr.update() for spec in choice_specs]
+                      info=fresh[spec.name].help or None) if spec.name in fresh else gr.update()
+            for spec in choice_specs]
 
 
 def header_markdown(count: int) -> str:
