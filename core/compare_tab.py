@@ -82,7 +82,7 @@ def figures(folder: Path | None) -> dict:
 def budget(folder: Path | None) -> dict:
     """How the weights were trained: ``steps``, ``batch_size`` and ``initialised_from`` (a run whose
     steps come before these), from a run folder, else from the model card; None where unknown."""
-    found = {"steps": None, "batch_size": None, "initialised_from": None}
+    found = {"steps": None, "batch_size": None, "initialised_from": None, "steps_in_all_stages": None}
     if folder is None:
         return found
     try:
@@ -98,7 +98,9 @@ def budget(folder: Path | None) -> dict:
     except OSError:
         return found
     patterns = {"steps": r"^training_steps: (\d+)$", "batch_size": r"^- batch_size: (\d+)$",
-                "initialised_from": r"^- initialised from the run `([^`]+)`"}
+                "initialised_from": r"^- initialised from the run `([^`]+)`",
+                # a bundled model trained in stages (scripts/train_defaults.py): the whole budget
+                "steps_in_all_stages": r"^- steps in all stages: (\d+)"}
     for key, pattern in patterns.items():
         match = re.search(pattern, card, re.MULTILINE)
         if found[key] is None and match:
@@ -119,7 +121,9 @@ def describe(entry: Entry, model) -> dict:
     """The comparison's row for one model: its figures and budget, as text."""
     measured, trained = figures(entry.folder), budget(entry.folder)
     steps = "unknown" if trained["steps"] is None else f"{trained['steps']:,}"
-    if trained["initialised_from"] and trained["steps"] is not None:
+    if trained["steps_in_all_stages"] is not None:
+        steps = f"{trained['steps_in_all_stages']:,} in stages"
+    elif trained["initialised_from"] and trained["steps"] is not None:
         steps += f" (after run {trained['initialised_from']})"
     return {"model": entry.label,
             "fd": _number(measured.get("fd"), 1),

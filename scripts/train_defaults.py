@@ -94,7 +94,9 @@ RECIPES = {
     "lsgan": Recipe("lsgan", MNIST_DIGITS, ("--data", MNIST), ("--extra-layers", "1"), ("--steps", "8000"),
                     later_stages=((("--noise-clusters", "20", "--decay-start-step", "1000", "--decay-steps", "2000"),
                                    ("--steps", "3000", "--ema-decay", "0.999")),)),
-    "wgan": Recipe("wgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"), ("--steps", "8000", "--ema-decay", "0.999")),
+    # History: trained to 8,000 steps, then resumed with --steps 16000.
+    "wgan": Recipe("wgan", MNIST_DIGITS, ("--data", MNIST), ("--width", "32"),
+                   ("--steps", "16000", "--ema-decay", "0.999")),
     # The MLP GAN: 25,000 steps, then DCGAN's second stage.
     "gan": Recipe("gan", MNIST_DIGITS, ("--data", MNIST), (), ("--steps", "25000", "--ema-decay", "0.999"),
                   later_stages=((("--noise-clusters", "20", "--decay-start-step", "2000", "--decay-steps", "3000"),
@@ -318,13 +320,25 @@ def write_card(name: str, run: Path, figures: dict, exported: dict) -> None:
              for stage in stages]
     if len(shown) > 1:
         shown = [f"# which runs, in {len(shown)} stages:", *[line.replace("# which runs: ", "#   ") for line in shown]]
+    exported_step = best["step"] if best and not recipe.export_last else steps_of(stages[-1])
     lines = [card, "## Reproduce", "", "```bash", command, *shown, "```", "",
              f"Exported from `{exported['exported_from']}` ({chosen}) in "
              f"{exported['dtype']} (largest pixel difference to float32: {exported['float16_max_pixel_error']:.4f}).",
+             *([] if len(stages) == 1 else ["", steps_in_all_stages(sum(map(steps_of, stages[:-1])) + exported_step)]),
              "", f"## Quality, measured offline with the project's {figures.get('judge', 'digits')} judge", "",
              "| figure | value |", "| --- | --- |"]
     lines += [f"| {k} | {_figure(v)} |" for k, v in figures.items() if k not in ("variant", "weights")]
     (target / "README.md").write_text("\n".join(lines) + "\n")
+
+
+def steps_of(command: list[str]) -> int:
+    return int(command[command.index("--steps") + 1])
+
+
+def steps_in_all_stages(total: int) -> str:
+    """The card's line the Compare tab reads (``ganzoo.compare_tab.budget``): a later stage's
+    card counts only its own steps."""
+    return f"- steps in all stages: {total} (the earlier stages' and this one's, to the exported step)"
 
 
 def _figure(value) -> str:

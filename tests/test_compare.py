@@ -53,11 +53,13 @@ def test_every_noise_to_image_variant_is_listed_with_each_model(variants):
 def test_the_budget_comes_from_a_run_folder_or_the_model_card(variants):
     entries = {entry.label: entry for entry in compare_tab.entries(variants)}
     assert compare_tab.budget(entries["Zebra GAN: Tiny zebras"].folder) == \
-        {"steps": 40, "batch_size": 8, "initialised_from": None}
+        {"steps": 40, "batch_size": 8, "initialised_from": None, "steps_in_all_stages": None}
     assert compare_tab.budget(entries["Zebra GAN: Colour zebras"].folder) == \
-        {"steps": None, "batch_size": None, "initialised_from": None}
-    # the bundled DCGAN's card: stage two's 5,000 steps, started from stage one's run
-    assert compare_tab.budget(DCGAN.bundled_weights()) == {"steps": 5000, "batch_size": 64, "initialised_from": "dcgan"}
+        {"steps": None, "batch_size": None, "initialised_from": None, "steps_in_all_stages": None}
+    # the bundled DCGAN's card: stage two's 5,000 steps, started from stage one's run (20,000 steps),
+    # exported at stage two's step 3,500
+    assert compare_tab.budget(DCGAN.bundled_weights()) == {"steps": 5000, "batch_size": 64, "initialised_from": "dcgan",
+                                                           "steps_in_all_stages": 23500}
 
 
 @pytest.fixture(scope="module")
@@ -80,7 +82,7 @@ def test_mnist_shows_each_grey_model_under_its_figures(client, variants):
     assert set(captions) == {"DCGAN: MNIST digits", "Zebra GAN: Tiny zebras"}  # cyclegan translates; colour filtered
     measured = json.loads((DCGAN.bundled_weights() / "eval.json").read_text())
     assert f"FD {measured['fd']:.1f}, IS {measured['classifier_is']:.2f}" in captions["DCGAN: MNIST digits"]["caption"]
-    assert "steps 5,000 (after run dcgan), batch 64" in captions["DCGAN: MNIST digits"]["caption"]
+    assert "steps 23,500 in stages, batch 64" in captions["DCGAN: MNIST digits"]["caption"]
     zebra = captions["Zebra GAN: Tiny zebras"]
     assert zebra["caption"].startswith("Zebra GAN: Tiny zebras | FD 12.5, IS 7.25 | steps 40, batch 8 | ")
     model = ui.MODELS.get(variants["zebra_gan"].variant, "zebra-plugin", "Tiny zebras")
