@@ -80,8 +80,9 @@ def figures(folder: Path | None) -> dict:
 
 
 def budget(folder: Path | None) -> dict:
-    """How the weights were trained: ``steps``, ``batch_size`` and ``initialised_from`` (a run whose
-    steps come before these), from a run folder, else from the model card; None where unknown."""
+    """How the weights were trained: ``steps``, ``batch_size``, ``initialised_from`` (a run whose
+    steps come before these) and, for a bundled model trained in stages, ``steps_in_all_stages``,
+    from a run folder, else from the model card; None where unknown."""
     found = {"steps": None, "batch_size": None, "initialised_from": None, "steps_in_all_stages": None}
     if folder is None:
         return found
