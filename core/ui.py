@@ -86,6 +86,12 @@ def model_picker_update(variant_class, chosen: str | None = None):
 MODELS = ModelCache()
 
 
+def shown_choices(spec: Choice) -> list[tuple[str, str]]:
+    """(what the app shows, what it sends) for each choice: a CycleGAN direction shows "Twemoji
+    to Noto" and sends "a2b", the value the API and the CLI take."""
+    return [(spec.labels.get(choice, choice), choice) for choice in spec.choices]
+
+
 def component_for(spec: Input):
     """The Gradio component for one declared input."""
     info = spec.help or None
@@ -97,8 +103,8 @@ def component_for(spec: Input):
                          info=info)
     if isinstance(spec, Choice):
         if len(spec.choices) <= 3:
-            return gr.Radio(list(spec.choices), value=spec.default, label=spec.label, info=info)
-        return gr.Dropdown(list(spec.choices), value=spec.default, label=spec.label, info=info)
+            return gr.Radio(shown_choices(spec), value=spec.default, label=spec.label, info=info)
+        return gr.Dropdown(shown_choices(spec), value=spec.default, label=spec.label, info=info)
     if isinstance(spec, ImageInput):
         # A file, not gr.Image: gr.Image decodes every upload (up to 179 megapixels) before
         # ganzoo could refuse it. open_image checks the size from the header first.
@@ -279,9 +285,16 @@ def build_tab(variant_class, plugin: str = ""):
                                      elem_id=f"weights-{variant_class.name}")
                 walk_output = gr.Image(type="filepath", label="Walk", format="webp") if walk_specs else None
         if examples:
-            example_set = gr.Examples([[example.get(spec.name, spec.default) for spec in specs] for example in examples],
-                                      inputs=list(components.values()), label="Examples: click one to try it",
-                                      cache_examples=False, api_visibility="private")
+            # The inputs the examples set, and the model an example is for (a test emoji picks the
+            # Emoji model): a click sets those, the other inputs keep their values.
+            shown = [spec for spec in specs if any(spec.name in example for example in examples)]
+            for_model = any("model" in example for example in examples)
+            rows = [[example.get(spec.name, spec.default) for spec in shown]
+                    + ([example.get("model", choices[0][1])] if for_model else []) for example in examples]
+            example_set = gr.Examples(rows, inputs=[components[spec.name] for spec in shown] + ([picker] if for_model
+                                                                                                else []),
+                                      label="Examples: click one to try it", cache_examples=False,
+                                      api_visibility="private")
     except Exception as error:
         gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
                     f"build its tab: {type(error).__name__}: {error}. Update or uninstall the plugin.")
@@ -327,7 +340,7 @@ def choice_updates(variant_class, choice_specs: list[Choice], chosen: str) -> li
         fresh = {spec.name: spec for spec in variant_class(config).inputs() if isinstance(spec, Choice)}
     except Exception:  # a plugin's inputs() that fails: its action reports that, on Generate
         fresh = {}
-    return [gr.update(choices=list(fresh[spec.name].choices), value=fresh[spec.name].default,
+    return [gr.update(choices=shown_choices(fresh[spec.name]), value=fresh[spec.name].default,
                       info=fresh[spec.name].help or None) if spec.name in fresh else gr.update()
             for spec in choice_specs]
 

@@ -22,7 +22,7 @@ import numbers
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from .errors import UserError
 
@@ -94,6 +94,7 @@ class Slider(Input):
 @dataclass
 class Choice(Input):
     choices: Sequence[str] = ()
+    labels: Mapping[str, str] = field(default_factory=dict)  # what the app shows for a choice; callers send the choice
 
     def check(self, value) -> str:
         if value not in self.choices:
@@ -315,7 +316,9 @@ class Variant:
 
     def examples(self) -> list[dict]:
         """Inputs to try in one click, offered under the tab's inputs: one dict of input values per
-        example (images as file paths; inputs left out take their defaults). Default: none."""
+        example (images as file paths; inputs left out keep their values), and optionally
+        ``"model"``, the name of the model it is for (``models``), which the click picks too.
+        Default: none."""
         return []
 
     # ---- evaluation ------------------------------------------------------------------------

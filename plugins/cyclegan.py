@@ -298,7 +298,7 @@ class CycleGAN(Variant):
                                          f"px, scaled up if its shorter side is under the {self.config.image_size} px "
                                          f"the model was trained at, and both sides are rounded to a multiple of 4."),
             Choice("direction", "Direction", f"Which way to translate ({offered}).{only}", directions[0],
-                   choices=directions),
+                   choices=directions, labels=label),
         ]
 
     def prepare_image(self, image):
@@ -337,7 +337,11 @@ class CycleGAN(Variant):
             for place in [folder, *sorted(p for p in folder.iterdir() if p.is_dir())] if folder.is_dir() else []:
                 others += sorted(p for p in place.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)[:1]
         ordered = [*others, *digits] if self.config.channels == 3 and not chosen else [*digits, *others]
-        return [{"image": str(path)} for path in ordered[:12]]
+        # the shipped ones are for the shipped models: a click on a test emoji picks the emoji model
+        digit_model, emoji_model = [*self.models, None, None][:2]  # "UCI digits to MNIST", "Emoji"
+        model = {path: name for name, kind in ((digit_model, digits), (emoji_model, [] if chosen else others))
+                 for path in kind if name is not None}
+        return [{"image": str(path), **({"model": model[path]} if path in model else {})} for path in ordered[:12]]
 
     def generate(self, model, progress=None, image=None, direction: str = "a2b"):
         from ganzoo.api import to_pil, to_tensor

@@ -206,3 +206,25 @@ def test_the_emoji_model_draws_a_flag_from_the_browser(cgan_app, page, tmp_path)
     expect(page.locator("#result-cgan img")).to_be_visible(timeout=WAIT)
     expect(page.locator("#weights-cgan")).to_contain_text("Emoji", timeout=WAIT)
     shots("a-flag")
+
+
+@pytest.fixture
+def cyclegan_app(monkeypatch):
+    monkeypatch.delenv("GANZOO_WEIGHTS_CYCLEGAN", raising=False)
+    monkeypatch.delenv("GANZOO_EXAMPLES_CYCLEGAN", raising=False)
+    monkeypatch.setattr(ui, "MODELS", ui.ModelCache())
+    with served(build_app({"cyclegan": registry()["cyclegan"]})) as url:
+        yield url
+
+
+def test_one_click_on_a_test_emoji_restyles_it_with_the_emoji_model(cyclegan_app, page, tmp_path):
+    """The examples name their model: a Twemoji example picks the Emoji CycleGAN, whose
+    directions are named after its styles."""
+    expect = playwright.expect
+    shots = Shots(page, Path(os.environ.get("GANZOO_SCREENSHOTS") or tmp_path / "screenshots"))
+    page.goto(cyclegan_app, wait_until="domcontentloaded")
+    page.get_by_text("twemoji-flags-1f1e6-1f1f4.png").click()
+    expect(page.locator("#weights-cyclegan")).to_contain_text('model "Emoji"', timeout=WAIT)
+    expect(page.locator("#result-cyclegan img")).to_be_visible(timeout=WAIT)
+    expect(page.get_by_text("Twemoji to Noto", exact=True)).to_be_visible(timeout=WAIT)
+    shots("a-translated-flag")

@@ -101,5 +101,15 @@ def test_the_directions_are_named_after_the_models_domains():
 
     emoji = next(s for s in load_folder(CycleGAN.models["Emoji"]).variant.inputs() if s.name == "direction")
     assert "a2b: Twemoji to Noto; b2a: Noto to Twemoji" in emoji.help
+    # the app shows the names, and sends the value the API and the CLI take
+    assert ui.shown_choices(emoji) == [("Twemoji to Noto", "a2b"), ("Noto to Twemoji", "b2a")]
     plain = next(s for s in CycleGAN(CycleGAN.tiny_config()).inputs() if s.name == "direction")
     assert "a2b: A to B" in plain.help
+
+
+def test_a_shipped_example_names_the_model_it_is_for(monkeypatch):
+    monkeypatch.delenv("GANZOO_EXAMPLES_CYCLEGAN", raising=False)
+    examples = CycleGAN(CycleGAN.tiny_config()).examples()
+    for example in examples:
+        expected = "Emoji" if Path(example["image"]).name.startswith("twemoji-") else "UCI digits to MNIST"
+        assert example["model"] == expected

@@ -167,6 +167,7 @@ def test_picking_a_model_offers_its_own_classes():
 
     label = next(spec for spec in CGAN(CGAN.tiny_config()).inputs() if spec.name == "label")
     emoji, digits = (ui.choice_updates(CGAN, [label], chosen)[0] for chosen in ("Emoji", "MNIST digits"))
-    assert "flags" in emoji["choices"] and "3" not in emoji["choices"] and emoji["value"] == "all"
-    assert "3" in digits["choices"] and "flags" not in digits["choices"]
+    emoji_values, digit_values = ([value for _, value in update["choices"]] for update in (emoji, digits))
+    assert "flags" in emoji_values and "3" not in emoji_values and emoji["value"] == "all"
+    assert "3" in digit_values and "flags" not in digit_values
     assert ui.choice_updates(CGAN, [label], ui.DEFAULT_MODEL)[0]["choices"] == digits["choices"]
