@@ -291,9 +291,8 @@ def build_tab(variant_class, plugin: str = ""):
             for_model = any("model" in example for example in examples)
             rows = [[example.get(spec.name, spec.default) for spec in shown]
                     + ([example.get("model", choices[0][1])] if for_model else []) for example in examples]
-            example_set = gr.Examples(rows, inputs=[components[spec.name] for spec in shown] + ([picker] if for_model
-                                                                                                else []),
-                                      label="Examples: click one to try it", cache_examples=False,
+            filled = [components[spec.name] for spec in shown] + ([picker] if for_model else [])
+            example_set = gr.Examples(rows, inputs=filled, label="Examples: click one to try it", cache_examples=False,
                                       api_visibility="private")
     except Exception as error:
         gr.Markdown(f"⚠️ **{variant_class.name}** (plugin `{plugin or variant_class.__module__}`) could not "
