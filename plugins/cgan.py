@@ -1,11 +1,17 @@
 """Conditional GAN (Mirza and Osindero 2014) in DCGAN form: the class label is joined, one-hot,
 to the generator's noise and, as a map of one-hot channels, to the discriminator's image.
 
-``conditioning="projection"`` gives the discriminator the label the way of Miyato and Koyama
-(2018, "cGANs with Projection Discriminator") instead: the score of an image's features plus
-their inner product with a learned embedding of its label, so the label acts on what the
-discriminator has recognised rather than on raw pixels. On the emoji at width 32 it learned the
-categories more slowly than the label maps (README, "Emoji models"); the default stays "concat".
+Two other ways to give the discriminator the label:
+- ``conditioning="projection"`` (Miyato and Koyama 2018, "cGANs with Projection Discriminator"):
+  the score of an image's features plus their inner product with a learned embedding of its
+  label, so the label acts on what the discriminator has recognised rather than on raw pixels.
+  On the emoji at width 32 it learned the categories more slowly than the label maps.
+- ``conditioning="auxiliary"`` (AC-GAN: Odena, Olah and Shlens 2017, "Conditional Image
+  Synthesis with Auxiliary Classifier GANs"): the discriminator does not see the label; it
+  scores real against fake and, from the same features, names the class. Both networks are
+  also trained to make that classifier right, so the generator is rewarded for images whose
+  class can be told.
+README, "Emoji models", gives the figures of each on the emoji.
 
 The class names come from the training data (folder names, or 0-9 for digit sets) and are
 stored in the config, so config.json says which label each index means and the class picker
@@ -46,7 +52,8 @@ class CGANConfig:
     latent_dim: int = 100
     width: int = 64  # channels of the generator's last and the discriminator's first layer
     num_classes: int = 10  # set from the training data
-    conditioning: str = "concat"  # how the discriminator sees the label: "concat" (label maps) or "projection"
+    conditioning: str = "concat"  # how the discriminator sees the label: "concat" (label maps), "projection", "auxiliary"
+    class_loss: float = 1.0  # "auxiliary" only: weight of the classifier's cross-entropy in both networks' losses
     class_names: list[str] = field(default_factory=list)  # set from the training data; empty: "0", "1", ...
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -54,9 +61,11 @@ class CGANConfig:
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
             raise UserError(f"conditioning must be one of {', '.join(CONDITIONINGS)}, not {self.conditioning!r}")
+        if self.class_loss < 0:
+            raise UserError(f"class_loss is a weight and must be 0 or more, not {self.class_loss}")
 
 
-CONDITIONINGS = ("concat", "projection")
+CONDITIONINGS = ("concat", "projection", "auxiliary")
 
 
 # --------------------------------------------------------------------------- networks
@@ -108,6 +117,21 @@ class ProjectionDiscriminator(nn.Module):
         return self.net.score(features).view(-1) + projection
 
 
+class AuxiliaryClassifierDiscriminator(nn.Module):
+    """image -> (logit, class logits): DCGAN's discriminator, blind to the label, with a second
+    head that names the class from the same features (AC-GAN)."""
+
+    def __init__(self, num_classes: int, image_size: int, channels: int, width: int):
+        super().__init__()
+        self.net = DCGANDiscriminator(image_size, channels, width, norm="batch")
+        base = self.net.score.kernel_size
+        self.classify = nn.Conv2d(self.net.feature_width, num_classes, base, 1, 0)
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        features = self.net.features(image)
+        return self.net.score(features).view(-1), self.classify(features).flatten(1)
+
+
 class CGAN(Variant):
     name = "cgan"
     title = "Conditional GAN"
@@ -154,7 +178,8 @@ class CGAN(Variant):
     # ---- networks and training -------------------------------------------------------------
     def build_networks(self):
         c = self.config
-        discriminator = ProjectionDiscriminator if c.conditioning == "projection" else ConditionalDiscriminator
+        discriminator = {"concat": ConditionalDiscriminator, "projection": ProjectionDiscriminator,
+                         "auxiliary": AuxiliaryClassifierDiscriminator}[c.conditioning]
         return {"generator": ConditionalGenerator(c.latent_dim, c.num_classes, c.image_size, c.channels, c.width),
                 "discriminator": discriminator(c.num_classes, c.image_size, c.channels, c.width)}
 
@@ -162,6 +187,8 @@ class CGAN(Variant):
         return adam_per_network(nets, self.config.lr, self.config.betas)
 
     def train_step(self, ctx):
+        if self.config.conditioning == "auxiliary":
+            return self._auxiliary_classifier_step(ctx)
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         batch = ctx.next_batch()
         real, labels = batch["image"], batch["label"]
@@ -175,6 +202,27 @@ class CGAN(Variant):
             loss_g = bce_g_loss(D(fake, labels))
         step(ctx.optimizers["generator"], loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
+
+    def _auxiliary_classifier_step(self, ctx):
+        """AC-GAN's losses: real against fake as DCGAN's, plus the classifier's cross-entropy on
+        real and generated images for the discriminator, on generated ones for the generator."""
+        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
+        batch = ctx.next_batch()
+        real, labels = batch["image"], batch["label"]
+        z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
+        weight = self.config.class_loss
+        with ctx.autocast():
+            fake = G(z, labels)
+            (score_real, class_real), (score_fake, class_fake) = D(real), D(fake.detach())
+            class_loss_d = F.cross_entropy(class_real.float(), labels) + F.cross_entropy(class_fake.float(), labels)
+            loss_d = bce_d_loss(score_real, score_fake) + weight * class_loss_d
+        step(ctx.optimizers["discriminator"], loss_d)
+        with ctx.autocast():
+            score, classes = D(fake)
+            class_loss_g = F.cross_entropy(classes.float(), labels)
+            loss_g = bce_g_loss(score) + weight * class_loss_g
+        step(ctx.optimizers["generator"], loss_g)
+        return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach(), "class_loss_g": class_loss_g.detach()}
 
     def preview(self, nets, batches, seed=0):
         """One row per class (the first 10), the same noise in each column."""

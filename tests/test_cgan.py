@@ -141,6 +141,38 @@ def test_projection_discriminator_trains_and_its_score_depends_on_the_label(tmp_
         assert D(image, torch.tensor([0])) != D(image, torch.tensor([1]))
 
 
+def test_auxiliary_classifier_is_blind_to_the_label_and_learns_the_classes(tmp_path):
+    """AC-GAN: the discriminator gets no label, names the class from the image, and training
+    lowers its cross-entropy on two classes that differ (dark apples, light pears)."""
+    variant = CGAN(CGANConfig(**{**vars(CGAN.tiny_config()), "conditioning": "auxiliary"}))
+    data = testing.make_image_folder(tmp_path / "data", 16, 1, classes=("apple", "pear"), per_class=4)
+    ctx, _ = setup_training(variant, {"data": str(data)}, testing.tiny_settings())
+    D = ctx.nets["discriminator"]
+    images = torch.cat([torch.full((4, 1, 16, 16), -0.8), torch.full((4, 1, 16, 16), 0.8)])
+    labels = torch.tensor([0] * 4 + [1] * 4)
+
+    def class_loss():
+        with torch.no_grad():
+            return torch.nn.functional.cross_entropy(D.eval()(images)[1], labels).item()
+
+    before = class_loss()
+    D.train()
+    optimizer = torch.optim.Adam(D.parameters(), 1e-2)
+    for _ in range(20):  # the classifier head alone, on the two classes
+        loss = torch.nn.functional.cross_entropy(D(images)[1], labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert class_loss() < before
+    losses = variant.train_step(ctx)
+    assert set(losses) == {"loss_d", "loss_g", "class_loss_g"}
+    assert all(torch.isfinite(value) for value in losses.values())
+    score, classes = D.eval()(images[:1])
+    assert score.shape == (1,) and classes.shape == (1, 2)
+
+
 def test_unknown_conditioning_is_refused_with_the_choices():
-    with pytest.raises(UserError, match="concat, projection"):
+    with pytest.raises(UserError, match="concat, projection, auxiliary"):
         CGANConfig(conditioning="bilinear")
+    with pytest.raises(UserError, match="class_loss"):
+        CGANConfig(conditioning="auxiliary", class_loss=-1)
