@@ -37,6 +37,7 @@ from ganzoo.api import (
     adam_per_network,
     bce_d_loss,
     bce_g_loss,
+    follow_lr_schedule,
     hookimpl,
     step,
 )
@@ -57,6 +58,8 @@ class CGANConfig:
     class_names: list[str] = field(default_factory=list)  # set from the training data; empty: "0", "1", ...
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
+    decay_start_step: int = 0  # with decay_steps > 0: constant lr until here ...
+    decay_steps: int = 0  # ... then linearly to zero over this many steps; 0: constant, as the paper
 
     def __post_init__(self):
         if self.conditioning not in CONDITIONINGS:
@@ -187,6 +190,7 @@ class CGAN(Variant):
         return adam_per_network(nets, self.config.lr, self.config.betas)
 
     def train_step(self, ctx):
+        follow_lr_schedule(ctx)
         if self.config.conditioning == "auxiliary":
             return self._auxiliary_classifier_step(ctx)
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
