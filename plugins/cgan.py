@@ -55,6 +55,7 @@ class CGANConfig:
     num_classes: int = 10  # set from the training data
     conditioning: str = "concat"  # how the discriminator sees the label: "concat" (label maps), "projection", "auxiliary"
     class_loss: float = 1.0  # "auxiliary" only: weight of the classifier's cross-entropy in both networks' losses
+    classify_generated: bool = True  # "auxiliary": the discriminator learns the classes of generated images too (the paper's)
     class_names: list[str] = field(default_factory=list)  # set from the training data; empty: "0", "1", ...
     lr: float = 2e-4
     betas: tuple[float, float] = (0.5, 0.999)
@@ -140,9 +141,10 @@ class CGAN(Variant):
     title = "Conditional GAN"
     paper = ("Mirza, Osindero: Conditional Generative Adversarial Nets, 2014. "
              "https://arxiv.org/abs/1411.1784")
-    description = ("Pick the class to draw. The class label is given to both networks: one-hot next to "
-                   "the generator's noise, and as label channels next to the discriminator's image, so "
-                   "the generator learns each class separately. DCGAN's networks and losses otherwise. "
+    description = ("Pick the class to draw. The generator gets the class label one-hot next to its noise. "
+                   "The discriminator of the MNIST model gets it as label channels next to the image; the "
+                   "Emoji model's is not told the label but must name the class (AC-GAN), which rewards "
+                   "drawings whose class can be told. DCGAN's networks and losses otherwise. "
                    "With *all*, each row is one class, named at its left, and each column one noise vector: "
                    "the columns show what the noise keeps (slant, thickness) while the label changes.")
     Config = CGANConfig
@@ -209,7 +211,12 @@ class CGAN(Variant):
 
     def _auxiliary_classifier_step(self, ctx):
         """AC-GAN's losses: real against fake as DCGAN's, plus the classifier's cross-entropy on
-        real and generated images for the discriminator, on generated ones for the generator."""
+        real and generated images for the discriminator (real ones only without
+        ``classify_generated``), on generated ones for the generator.
+
+        Classifying generated images teaches the classifier the generator's own way of drawing
+        each class, however unlike the real class it is; on real images alone it can be
+        satisfied only by drawings that look like the class."""
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         batch = ctx.next_batch()
         real, labels = batch["image"], batch["label"]
@@ -218,7 +225,9 @@ class CGAN(Variant):
         with ctx.autocast():
             fake = G(z, labels)
             (score_real, class_real), (score_fake, class_fake) = D(real), D(fake.detach())
-            class_loss_d = F.cross_entropy(class_real.float(), labels) + F.cross_entropy(class_fake.float(), labels)
+            class_loss_d = F.cross_entropy(class_real.float(), labels)
+            if self.config.classify_generated:
+                class_loss_d = class_loss_d + F.cross_entropy(class_fake.float(), labels)
             loss_d = bce_d_loss(score_real, score_fake) + weight * class_loss_d
         step(ctx.optimizers["discriminator"], loss_d)
         with ctx.autocast():

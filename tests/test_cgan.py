@@ -171,6 +171,21 @@ def test_auxiliary_classifier_is_blind_to_the_label_and_learns_the_classes(tmp_p
     assert score.shape == (1,) and classes.shape == (1, 2)
 
 
+def test_without_classify_generated_the_discriminator_learns_classes_from_real_images_only(tmp_path):
+    """The same step from the same state: the discriminator's loss drops the generated images'
+    cross-entropy (a positive term) and keeps everything else."""
+    data = testing.make_image_folder(tmp_path / "data", 16, 1, classes=("apple", "pear"), per_class=4)
+    losses = {}
+    for classify_generated in (True, False):
+        torch.manual_seed(0)
+        variant = CGAN(CGANConfig(**{**vars(CGAN.tiny_config()), "conditioning": "auxiliary",
+                                     "classify_generated": classify_generated}))
+        ctx, _ = setup_training(variant, {"data": str(data)}, testing.tiny_settings())
+        losses[classify_generated] = variant.train_step(ctx)
+    assert losses[True]["loss_d"] > losses[False]["loss_d"]
+    assert losses[True]["loss_g"] != losses[False]["loss_g"]  # the discriminator stepped differently
+
+
 def test_unknown_conditioning_is_refused_with_the_choices():
     with pytest.raises(UserError, match="concat, projection, auxiliary"):
         CGANConfig(conditioning="bilinear")
