@@ -1,5 +1,6 @@
 """Conditional GAN (Mirza and Osindero 2014) in DCGAN form: the class label is joined, one-hot,
-to the generator's noise and, as a map of one-hot channels, to the discriminator's image.
+to the generator's noise and, as a map of one-hot channels, to the discriminator's image
+(``conditioning="concat"``, the default and the MNIST model's).
 
 Two other ways to give the discriminator the label:
 - ``conditioning="projection"`` (Miyato and Koyama 2018, "cGANs with Projection Discriminator"):
@@ -193,13 +194,17 @@ class CGAN(Variant):
 
     def train_step(self, ctx):
         follow_lr_schedule(ctx)
-        if self.config.conditioning == "auxiliary":
-            return self._auxiliary_classifier_step(ctx)
-        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         batch = ctx.next_batch()
         real, labels = batch["image"], batch["label"]
         z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
         # Generated images get the labels of the real batch: the classes in the data's proportions.
+        if self.config.conditioning == "auxiliary":
+            return self._auxiliary_classifier_step(ctx, real, labels, z)
+        return self._labelled_discriminator_step(ctx, real, labels, z)
+
+    def _labelled_discriminator_step(self, ctx, real, labels, z):
+        """DCGAN's losses, the discriminator told each image's label (label maps or projection)."""
+        G, D = ctx.nets["generator"], ctx.nets["discriminator"]
         with ctx.autocast():
             fake = G(z, labels)
             loss_d = bce_d_loss(D(real, labels), D(fake.detach(), labels))
@@ -209,7 +214,7 @@ class CGAN(Variant):
         step(ctx.optimizers["generator"], loss_g)
         return {"loss_d": loss_d.detach(), "loss_g": loss_g.detach()}
 
-    def _auxiliary_classifier_step(self, ctx):
+    def _auxiliary_classifier_step(self, ctx, real, labels, z):
         """AC-GAN's losses: real against fake as DCGAN's, plus the classifier's cross-entropy on
         real and generated images for the discriminator (real ones only without
         ``classify_generated``), on generated ones for the generator.
@@ -218,9 +223,6 @@ class CGAN(Variant):
         each class, however unlike the real class it is; on real images alone it can be
         satisfied only by drawings that look like the class."""
         G, D = ctx.nets["generator"], ctx.nets["discriminator"]
-        batch = ctx.next_batch()
-        real, labels = batch["image"], batch["label"]
-        z = torch.randn(real.size(0), self.config.latent_dim, device=ctx.device)
         weight = self.config.class_loss
         with ctx.autocast():
             fake = G(z, labels)
