@@ -63,7 +63,11 @@ def app(tmp_path, monkeypatch):
 @pytest.fixture
 def page(tmp_path):
     with playwright.sync_playwright() as driver:
-        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        # Chromium's profile, crash reports and dconf go under tmp_path, not the user's home.
+        home = {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "config"),
+                "XDG_CACHE_HOME": str(tmp_path / "cache")}
+        browser = driver.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True,
+                                         env={**os.environ, **home})
         context = browser.new_context(viewport={"width": 1400, "height": 1800}, accept_downloads=True)
         context.route(re.compile(r"^(?!https?://127\.0\.0\.1[:/]).*"), lambda route: route.abort())
         try:

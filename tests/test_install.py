@@ -54,8 +54,8 @@ def checkout(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def wheel(checkout, tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-index", "--no-build-isolation", "--quiet",
-          "--wheel-dir", dist, checkout], cwd=dist)
+    _run([sys.executable, "-m", "pip", "wheel", "--no-cache-dir", "--no-deps", "--no-index", "--no-build-isolation",
+          "--quiet", "--wheel-dir", dist, checkout], cwd=dist)
     (found,) = dist.glob("ganzoo-*.whl")
     return found
 
@@ -129,8 +129,8 @@ def test_a_checkout_that_pip_never_installed_serves_the_app(checkout, fresh_venv
 
 def test_pip_install_of_the_wheel_gives_a_working_ganzoo(wheel, fresh_venv, tmp_path):
     python = fresh_venv / "bin" / "python"
-    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-deps", "--no-index", "--quiet", wheel],
-         cwd=tmp_path)
+    _run([sys.executable, "-m", "pip", "--python", python, "install", "--no-cache-dir", "--no-deps", "--no-index",
+          "--quiet", wheel], cwd=tmp_path)
     work = tmp_path / "elsewhere"  # not the checkout: nothing may come from the repository
     work.mkdir()
     where = _run([python, "-c", "import ganzoo, ganzoo.api; print(ganzoo.__file__)"], cwd=work).stdout

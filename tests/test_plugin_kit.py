@@ -40,7 +40,7 @@ def example_installed(tmp_path_factory):
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
     # --no-index: never the network; --no-build-isolation: this environment's setuptools;
     # --no-deps: the package's dependency, ganzoo, is this checkout.
-    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-index", "--no-build-isolation",
+    result = subprocess.run([sys.executable, "-m", "pip", "install", "--no-cache-dir", "--no-index", "--no-build-isolation",
                              "--no-deps", "--quiet", "--target", str(target), str(source)],
                             cwd=tmp_path_factory.getbasetemp(), env=QUIET_ENV, capture_output=True, text=True,
                             timeout=300, check=False)
