@@ -5,6 +5,9 @@ often nearest, and how far the samples and the training images lie from a blank 
 A copier's samples each have their own nearest image; pale blurs crowd around the few
 palest training images.
 
+Then the same ratio for held-out real emoji made paler or blurrier, which copy nothing: how
+far a ratio falls for drawing less, not for copying.
+
     python scripts/nearest_training_images.py began-emoji gan-emoji dcgan-emoji
 """
 
@@ -15,20 +18,45 @@ import collections
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 from ganzoo.data import load_images
 from ganzoo.evaluation import as_float_images, generate_for_evaluation
-from ganzoo.memorisation import pixel_features
+from ganzoo.memorisation import memorisation, pixel_features
 from ganzoo.weights import load_folder
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT.parent / "shared" / "data" / "emoji" / "twemoji" / "train"
+HELD_OUT = TRAIN.parent / "test"
+
+
+def paler(images: torch.Tensor, share: float) -> torch.Tensor:
+    """Each pixel moved ``share`` of the way to white (images in [-1, 1])."""
+    return images * (1 - share) + share
+
+
+def blurred(images: torch.Tensor, side: int) -> torch.Tensor:
+    """Averaged to ``side`` x ``side`` and scaled back up."""
+    small = F.adaptive_avg_pool2d(images, side)
+    return F.interpolate(small, size=images.shape[-1], mode="bilinear", align_corners=False)
+
+
+def print_degraded_held_out(train: torch.Tensor, held_out: torch.Tensor) -> None:
+    """The memorisation ratio of held-out real images made paler or blurrier."""
+    cases = {"as they are": held_out, "30% paler": paler(held_out, 0.3), "50% paler": paler(held_out, 0.5),
+             "blurred (averaged to 8x8)": blurred(held_out, 8),
+             "blurred and 30% paler": paler(blurred(held_out, 8), 0.3),
+             "the training images' mean, once": train.mean(0, keepdim=True)}
+    print("\n| held-out emoji | memorisation ratio |\n| --- | --- |")
+    for name, images in cases.items():
+        print(f"| {name} | {memorisation(images, train, held_out)['memorisation_ratio']:.2f} |")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("models", nargs="+", metavar="MODEL", help="folders of plugins/weights (began-emoji ...)")
     parser.add_argument("--train-data", default=str(TRAIN))
+    parser.add_argument("--real", default=str(HELD_OUT), help="held-out real images")
     parser.add_argument("-n", "--samples", type=int, default=1000)
     args = parser.parse_args()
     print("| model | distinct nearest training images | share of the 5 most often nearest | "
@@ -43,6 +71,8 @@ def main() -> None:
         top_five = sum(count for _, count in nearest.most_common(5)) / args.samples
         print(f"| `{name}` | {len(nearest)} of {args.samples} | {top_five:.1%} | "
               f"{(samples - 1).norm(dim=1).median():.1f} | {(train - 1).norm(dim=1).median():.1f} |")
+    print_degraded_held_out(as_float_images(load_images(args.train_data, 64, 3)),
+                            as_float_images(load_images(args.real, 64, 3)))
 
 
 if __name__ == "__main__":
