@@ -28,6 +28,7 @@ from ganzoo.weights import load_folder
 ROOT = Path(__file__).resolve().parent.parent
 TRAIN = ROOT.parent / "shared" / "data" / "emoji" / "twemoji" / "train"
 HELD_OUT = TRAIN.parent / "test"
+EMOJI_SIZE, EMOJI_CHANNELS = 64, 3  # the emoji as stored: no model's resizing
 
 
 def paler(images: torch.Tensor, share: float) -> torch.Tensor:
@@ -71,8 +72,8 @@ def main() -> None:
         top_five = sum(count for _, count in nearest.most_common(5)) / args.samples
         print(f"| `{name}` | {len(nearest)} of {args.samples} | {top_five:.1%} | "
               f"{(samples - 1).norm(dim=1).median():.1f} | {(train - 1).norm(dim=1).median():.1f} |")
-    print_degraded_held_out(as_float_images(load_images(args.train_data, 64, 3)),
-                            as_float_images(load_images(args.real, 64, 3)))
+    print_degraded_held_out(as_float_images(load_images(args.train_data, EMOJI_SIZE, EMOJI_CHANNELS)),
+                            as_float_images(load_images(args.real, EMOJI_SIZE, EMOJI_CHANNELS)))
 
 
 if __name__ == "__main__":
